@@ -1,0 +1,36 @@
+"""Sub-bitstream extraction: keep layers below k, or drop listed units; the result is a stream."""
+
+from __future__ import annotations
+
+from vcmref.bitstream.units import (
+    UNIT_HEADER_BYTES,
+    UnitType,
+    iter_units,
+    write_signature,
+)
+from vcmref.errors import BitstreamError
+
+# Units every frame or the stream needs, whatever their layer_id.
+_STRUCTURAL = {UnitType.STREAM_PARAMETER_SET, UnitType.FRAME_HEADER, UnitType.END_OF_STREAM}
+
+
+def extract(data: bytes, max_layers: int | None = None,
+            drop_units: set[int] | None = None) -> bytes:
+    """Copy of the stream without units of layers >= max_layers and without `drop_units`
+    (unit indices as `vcmref inspect` lists them). Units are copied byte for byte."""
+    drop_units = drop_units or set()
+    units = list(iter_units(data))
+    unknown = sorted(i for i in drop_units if not 0 <= i < len(units))
+    if unknown:
+        raise BitstreamError(f"no unit with index {unknown[0]}: the stream has {len(units)}",
+                             unit="stream")
+    out = [write_signature()]
+    for unit in units:
+        if unit.index in drop_units:
+            continue
+        if (max_layers is not None and unit.unit_type not in _STRUCTURAL
+                and unit.layer_id >= max_layers):
+            continue
+        start = unit.byte_offset
+        out.append(data[start : start + UNIT_HEADER_BYTES + len(unit.payload)])
+    return b"".join(out)

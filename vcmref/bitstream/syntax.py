@@ -1,0 +1,251 @@
+"""Syntax directions: one syntax function per structure serves reading, writing and tracing.
+
+A syntax function takes a direction object ``rw`` and the structure, and calls the descriptor
+methods in the order of the spec's syntax table, e.g. ``s.level_idc = rw.u(8, "level_idc",
+s.level_idc, 1, 4)``. The Reader parses and returns the value, the Writer writes the given
+value and returns it, and the Tracer (a Reader) also records every element with its bit offset.
+Each element's legal range is checked in both directions, at the element.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from vcmref.bitstream.bitio import BitReader, BitWriter
+from vcmref.errors import BitstreamError
+
+UE_MAX_LEADING_ZEROS = 32
+_INDEX_RE = re.compile(r"\[[^\]]*\]")
+
+
+def base_name(name: str) -> str:
+    """The element name without loop indices: 'tensor_name[2]' -> 'tensor_name'."""
+    return _INDEX_RE.sub("", name)
+
+
+@dataclass(frozen=True)
+class TracedElement:
+    """One syntax element as read: where it starts, its descriptor and its value."""
+
+    name: str
+    descriptor: str
+    bit_offset: int
+    bit_length: int
+    value: Any
+
+
+class SyntaxDirection:
+    """Common part of Reader and Writer: descriptor methods with range checks."""
+
+    reading: bool = False
+
+    def __init__(self, unit: str | None = None) -> None:
+        self.unit = unit
+
+    # -- primitive hooks implemented by subclasses
+    def _bits(self, n: int, name: str, value: int | None) -> int:
+        raise NotImplementedError
+
+    def _ue_raw(self, name: str, value: int | None) -> int:
+        raise NotImplementedError
+
+    @property
+    def bit_position(self) -> int:
+        raise NotImplementedError
+
+    def _element(self, name: str, descriptor: str, start: int, value: Any) -> None:
+        """Hook for tracing; the plain directions ignore it."""
+
+    def error(self, message: str, element: str | None = None) -> BitstreamError:
+        return BitstreamError(message, unit=self.unit, element=element,
+                              bit_offset=self.bit_position)
+
+    def _check(self, name: str, value: int, lo: int | None, hi: int | None, start: int) -> int:
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+            raise BitstreamError(f"value {value} outside its legal range {rng}",
+                                 unit=self.unit, element=name, bit_offset=start)
+        return value
+
+    # -- descriptors
+    def u(self, n: int, name: str, value: int | None = None,
+          lo: int | None = None, hi: int | None = None) -> int:
+        """u(n): unsigned integer, n bits, MSB first."""
+        start = self.bit_position
+        if not self.reading:
+            assert value is not None
+            self._check(name, value, lo, hi, start)
+            if value < 0 or value >> n:
+                raise BitstreamError(f"value {value} does not fit in u({n})",
+                                     unit=self.unit, element=name, bit_offset=start)
+        v = self._bits(n, name, value)
+        self._check(name, v, lo, hi, start)
+        self._element(name, f"u({n})", start, v)
+        return v
+
+    def flag(self, name: str, value: bool | int | None = None) -> bool:
+        """u(1) read as a boolean."""
+        return bool(self.u(1, name, None if value is None else int(bool(value))))
+
+    def f(self, n: int, name: str, fixed: int) -> int:
+        """f(n): fixed-pattern bit string; any other value is an error."""
+        start = self.bit_position
+        v = self._bits(n, name, fixed)
+        if v != fixed:
+            raise BitstreamError(f"fixed pattern 0x{fixed:x} expected, found 0x{v:x}",
+                                 unit=self.unit, element=name, bit_offset=start)
+        self._element(name, f"f({n})", start, v)
+        return v
+
+    def ue(self, name: str, value: int | None = None,
+           lo: int | None = 0, hi: int | None = None) -> int:
+        """ue(v): unsigned Exp-Golomb code (k = 0)."""
+        start = self.bit_position
+        if not self.reading:
+            assert value is not None
+            self._check(name, value, lo, hi, start)
+            if value < 0 or value >= (1 << UE_MAX_LEADING_ZEROS) - 1:
+                raise BitstreamError(f"value {value} cannot be coded as ue(v)",
+                                     unit=self.unit, element=name, bit_offset=start)
+        v = self._ue_raw(name, value)
+        self._check(name, v, lo, hi, start)
+        self._element(name, "ue(v)", start, v)
+        return v
+
+    def se(self, name: str, value: int | None = None,
+           lo: int | None = None, hi: int | None = None) -> int:
+        """se(v): signed Exp-Golomb code, mapping 0, 1, -1, 2, -2, ... to 0, 1, 2, 3, 4, ..."""
+        start = self.bit_position
+        mapped = None
+        if not self.reading:
+            assert value is not None
+            self._check(name, value, lo, hi, start)
+            mapped = 2 * value - 1 if value > 0 else -2 * value
+            if mapped >= (1 << UE_MAX_LEADING_ZEROS) - 1:
+                raise BitstreamError(f"value {value} cannot be coded as se(v)",
+                                     unit=self.unit, element=name, bit_offset=start)
+        k = self._ue_raw(name, mapped)
+        v = (k + 1) // 2 if k & 1 else -(k // 2)
+        self._check(name, v, lo, hi, start)
+        self._element(name, "se(v)", start, v)
+        return v
+
+    def string(self, name: str, value: str | None = None, max_len: int = 255) -> str:
+        """st(v): ue(v) byte length, then that many UTF-8 bytes of u(8)."""
+        start = self.bit_position
+        raw = None if self.reading or value is None else value.encode("utf-8")
+        n = self._ue_raw(name, None if raw is None else len(raw))
+        self._check(name + ".length", n, 0, max_len, start)
+        data = bytes(self._bits(8, name, None if raw is None else raw[i]) for i in range(n))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BitstreamError("string is not valid UTF-8", unit=self.unit, element=name,
+                                 bit_offset=start) from None
+        self._element(name, "st(v)", start, text)
+        return text
+
+    def alignment(self, name: str = "alignment_zero_bit") -> None:
+        """f(1) zero bits up to the next byte boundary."""
+        while self.bit_position % 8:
+            self.f(1, name, 0)
+
+    def payload_bytes(self, name: str, value: bytes | None, nbytes: int) -> bytes:
+        """b(8*n): n raw bytes at a byte-aligned position."""
+        raise NotImplementedError
+
+
+class Writer(SyntaxDirection):
+    """Writes each element's given value."""
+
+    reading = False
+
+    def __init__(self, unit: str | None = None) -> None:
+        super().__init__(unit)
+        self.bw = BitWriter()
+
+    @property
+    def bit_position(self) -> int:
+        return self.bw.bit_position
+
+    def _bits(self, n: int, name: str, value: int | None) -> int:
+        assert value is not None
+        self.bw.write(value, n)
+        return value
+
+    def _ue_raw(self, name: str, value: int | None) -> int:
+        assert value is not None
+        length = (value + 1).bit_length()
+        self.bw.write(0, length - 1)
+        self.bw.write(value + 1, length)
+        return value
+
+    def payload_bytes(self, name: str, value: bytes | None, nbytes: int) -> bytes:
+        assert value is not None and len(value) == nbytes
+        self.bw.write_bytes(value)
+        return value
+
+    def getvalue(self) -> bytes:
+        return self.bw.getvalue()
+
+
+class Reader(SyntaxDirection):
+    """Parses each element and returns its value."""
+
+    reading = True
+
+    def __init__(self, data: bytes, unit: str | None = None,
+                 bit_offset: int = 0, bit_end: int | None = None) -> None:
+        super().__init__(unit)
+        self.br = BitReader(data, bit_offset, bit_end)
+
+    @property
+    def bit_position(self) -> int:
+        return self.br.bit_position
+
+    @property
+    def bits_left(self) -> int:
+        return self.br.bits_left
+
+    def _bits(self, n: int, name: str, value: int | None) -> int:
+        try:
+            return self.br.read(n)
+        except BitstreamError as e:
+            raise BitstreamError(e.reason, unit=self.unit, element=name,
+                                 bit_offset=e.bit_offset) from None
+
+    def _ue_raw(self, name: str, value: int | None) -> int:
+        start = self.bit_position
+        zeros = 0
+        while self._bits(1, name, None) == 0:
+            zeros += 1
+            if zeros > UE_MAX_LEADING_ZEROS:
+                raise BitstreamError(f"Exp-Golomb code with more than {UE_MAX_LEADING_ZEROS} "
+                                     "leading zeros", unit=self.unit, element=name,
+                                     bit_offset=start)
+        return (1 << zeros) - 1 + self._bits(zeros, name, None)
+
+    def payload_bytes(self, name: str, value: bytes | None, nbytes: int) -> bytes:
+        start = self.bit_position
+        try:
+            data = self.br.read_bytes(nbytes)
+        except BitstreamError as e:
+            raise BitstreamError(e.reason, unit=self.unit, element=name,
+                                 bit_offset=e.bit_offset) from None
+        self._element(name, f"b({8 * nbytes})", start, data)
+        return data
+
+
+class Tracer(Reader):
+    """A Reader that records every element it parses, for `vcmref inspect` and spec checks."""
+
+    def __init__(self, data: bytes, unit: str | None = None,
+                 bit_offset: int = 0, bit_end: int | None = None) -> None:
+        super().__init__(data, unit, bit_offset, bit_end)
+        self.elements: list[TracedElement] = []
+
+    def _element(self, name: str, descriptor: str, start: int, value: Any) -> None:
+        self.elements.append(
+            TracedElement(name, descriptor, start, self.bit_position - start, value))

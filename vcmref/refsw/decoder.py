@@ -1,0 +1,252 @@
+"""The normative decoder: units -> parameter sets -> entropy decoding -> samples -> tensors.
+
+Plain and deterministic; it never imports the encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vcmref.bitstream.frame_units import (
+    DataHash,
+    DataUnit,
+    FrameHeader,
+    TileModel,
+    data_hash,
+    data_unit,
+    frame_header,
+    tile_model,
+)
+from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.syntax import Reader
+from vcmref.bitstream.units import Unit, UnitType, iter_units
+from vcmref.errors import BitstreamError
+from vcmref.refsw.entropy_model import decode_lut, model_tables, unzigzag
+from vcmref.refsw.hashing import layer_samples_md5
+from vcmref.refsw.quantization import dequantize
+from vcmref.refsw.rans_decoder import decode_unit_tokens
+from vcmref.refsw.tiles import TileGeometry, scatter_unit_samples, schedule_for, tile_geometry
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame; channels of layers that were not decoded are 0."""
+
+    frame_index: int
+    samples: dict[str, np.ndarray]  # int32 (C, H, W)
+    tensors: dict[str, np.ndarray]  # float32 (C, H, W)
+    layers: list[int]
+    hashes_checked: int
+
+
+@dataclass
+class DecodeResult:
+    sps: StreamParameterSet
+    frames: list[DecodedFrame]
+    skipped_units: list[int] = field(default_factory=list)  # indices of reserved-type units
+
+    def stacked_tensors(self) -> dict[str, np.ndarray]:
+        """float32 tensors of shape (frames, C, H, W)."""
+        return {ti.name: np.stack([f.tensors[ti.name] for f in self.frames])
+                for ti in self.sps.tensors}
+
+    def stacked_samples(self) -> dict[str, np.ndarray]:
+        return {ti.name: np.stack([f.samples[ti.name] for f in self.frames])
+                for ti in self.sps.tensors}
+
+
+def _reader(data: bytes, unit: Unit) -> Reader:
+    return Reader(data, unit=unit.label, bit_offset=unit.payload_bit_offset,
+                  bit_end=unit.payload_bit_offset + 8 * len(unit.payload))
+
+
+def _expect_consumed(rd: Reader, unit: Unit) -> None:
+    if rd.bits_left:
+        raise BitstreamError(f"{rd.bits_left // 8} bytes of payload left after the last element",
+                             unit=unit.label, element="payload_size",
+                             bit_offset=rd.bit_position)
+
+
+@dataclass
+class _FrameUnits:
+    header: FrameHeader
+    unit: Unit
+    models: dict[tuple[int, int], TileModel] = field(default_factory=dict)
+    data: dict[tuple[int, int, int], tuple[DataUnit, Unit]] = field(default_factory=dict)
+    hashes: dict[int, tuple[DataHash, Unit]] = field(default_factory=dict)
+
+
+class Decoder:
+    """Decodes a stream; `max_layers` decodes only layers below it (as if the rest were dropped)."""
+
+    def __init__(self, max_layers: int | None = None, verify_hashes: bool = True) -> None:
+        self.max_layers = max_layers
+        self.verify_hashes = verify_hashes
+
+    def decode(self, data: bytes) -> DecodeResult:
+        sps: StreamParameterSet | None = None
+        frames: list[DecodedFrame] = []
+        skipped: list[int] = []
+        current: _FrameUnits | None = None
+        ended = False
+        for unit in iter_units(data):
+            if ended:
+                raise BitstreamError("unit after end_of_stream", unit=unit.label,
+                                     element="unit_type", bit_offset=8 * unit.byte_offset)
+            utype = unit.unit_type
+            if utype not in UnitType.__members__.values():
+                skipped.append(unit.index)
+                continue
+            if sps is None:
+                if utype != UnitType.STREAM_PARAMETER_SET:
+                    raise BitstreamError("the first unit must be the stream parameter set",
+                                         unit=unit.label, element="unit_type",
+                                         bit_offset=8 * unit.byte_offset + 1)
+                rd = _reader(data, unit)
+                sps = stream_parameter_set(rd, StreamParameterSet())
+                _expect_consumed(rd, unit)
+                continue
+            if unit.layer_id >= len(sps.layers):
+                raise BitstreamError(f"layer_id {unit.layer_id} but the stream has "
+                                     f"{len(sps.layers)} layers", unit=unit.label,
+                                     element="layer_id", bit_offset=8 * unit.byte_offset + 8)
+            if utype == UnitType.STREAM_PARAMETER_SET:
+                raise BitstreamError("a second stream parameter set", unit=unit.label,
+                                     element="unit_type", bit_offset=8 * unit.byte_offset + 1)
+            if utype == UnitType.END_OF_STREAM:
+                if unit.payload:
+                    raise BitstreamError("end_of_stream has a non-empty payload",
+                                         unit=unit.label, element="payload_size",
+                                         bit_offset=8 * unit.byte_offset + 16)
+                ended = True
+                continue
+            if utype == UnitType.FRAME_HEADER:
+                if current is not None:
+                    frames.append(self._decode_frame(sps, current))
+                rd = _reader(data, unit)
+                fh = frame_header(rd, FrameHeader(), sps)
+                _expect_consumed(rd, unit)
+                if frames and fh.frame_index <= frames[-1].frame_index:
+                    raise BitstreamError(
+                        f"frame_index {fh.frame_index} does not follow {frames[-1].frame_index}",
+                        unit=unit.label, element="frame_index", bit_offset=unit.payload_bit_offset)
+                current = _FrameUnits(fh, unit)
+                continue
+            if current is None:
+                raise BitstreamError("frame unit before any frame header", unit=unit.label,
+                                     element="unit_type", bit_offset=8 * unit.byte_offset + 1)
+            if self.max_layers is not None and unit.layer_id >= self.max_layers:
+                continue
+            self._collect(data, sps, current, unit)
+        if sps is None:
+            raise BitstreamError("stream has no stream parameter set", unit="stream")
+        if current is not None:
+            frames.append(self._decode_frame(sps, current))
+        if not ended:
+            raise BitstreamError("stream ends without an end_of_stream unit", unit="stream",
+                                 bit_offset=8 * len(data))
+        return DecodeResult(sps, frames, skipped)
+
+    def _collect(self, data: bytes, sps: StreamParameterSet, fr: _FrameUnits,
+                 unit: Unit) -> None:
+        rd = _reader(data, unit)
+        layer = unit.layer_id
+        if unit.unit_type == UnitType.TILE_MODEL:
+            tm = tile_model(rd, TileModel(), sps)
+            key: tuple = (layer, tm.tensor_idx)
+            index, store = tm.frame_index, fr.models
+            value: object = tm
+        elif unit.unit_type == UnitType.DATA_UNIT:
+            du = data_unit(rd, DataUnit(), sps, len(unit.payload), unit.payload)
+            key = (layer, du.tensor_idx, du.unit_idx)
+            index, store, value = du.frame_index, fr.data, (du, unit)
+        else:
+            dh = data_hash(rd, DataHash(), sps)
+            key, index, store, value = layer, dh.frame_index, fr.hashes, (dh, unit)
+        _expect_consumed(rd, unit)
+        if index != fr.header.frame_index:
+            raise BitstreamError(f"frame_index {index} inside frame {fr.header.frame_index}",
+                                 unit=unit.label, element="frame_index",
+                                 bit_offset=unit.payload_bit_offset)
+        if key in store:
+            raise BitstreamError(f"a second {unit.label.split(':')[1]} for {key}",
+                                 unit=unit.label, element="unit_type",
+                                 bit_offset=8 * unit.byte_offset)
+        store[key] = value
+
+    def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits) -> DecodedFrame:
+        label = fr.unit.label
+        present = sorted({k[0] for k in fr.models} | {k[0] for k in fr.data}
+                         | set(fr.hashes))
+        for layer in present:
+            for ref in sps.layers[layer].ref_layers:
+                if ref not in present:
+                    raise BitstreamError(f"frame {fr.header.frame_index}: layer {layer} is "
+                                         f"present but the layer it depends on, {ref}, is not",
+                                         unit=label, element="ref_layer_idx")
+        samples = {ti.name: np.zeros((ti.channels, ti.height, ti.width), dtype=np.int32)
+                   for ti in sps.tensors}
+        tensors = {ti.name: np.zeros((ti.channels, ti.height, ti.width), dtype=np.float32)
+                   for ti in sps.tensors}
+        hashes_checked = 0
+        for layer in present:
+            planes = []
+            for t, ti in enumerate(sps.tensors):
+                geom = tile_geometry(sps, t, layer)
+                if geom is None:
+                    if (layer, t) in fr.models:
+                        raise BitstreamError(f"tile model for tensor {t}, which layer {layer} "
+                                             "does not carry", unit=label, element="tensor_idx")
+                    continue
+                self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
+                chans = np.asarray(geom.channels)
+                tensors[ti.name][chans] = dequantize(samples[ti.name][chans], sps.quant_mode,
+                                                     fr.header.quant[t], sps.sample_bit_depth,
+                                                     chans)
+                planes.extend(samples[ti.name][c] for c in geom.channels)
+            if layer in fr.hashes and self.verify_hashes:
+                dh, hunit = fr.hashes[layer]
+                digest = layer_samples_md5(planes)
+                if digest != dh.digest:
+                    raise BitstreamError(
+                        f"decoded samples of frame {fr.header.frame_index} layer {layer} have "
+                        f"MD5 {digest.hex()}, the stream says {dh.digest.hex()}",
+                        unit=hunit.label, element="decoded_md5")
+                hashes_checked += 1
+        return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked)
+
+    def _decode_tile(self, sps: StreamParameterSet, fr: _FrameUnits, t: int, layer: int,
+                     geom: TileGeometry, out: np.ndarray) -> None:
+        where = f"frame {fr.header.frame_index} layer {layer} tensor {t}"
+        model = fr.models.get((layer, t))
+        if model is None:
+            raise BitstreamError(f"{where}: no tile model", unit=fr.unit.label,
+                                 element="tensor_idx")
+        for key in fr.data:
+            if key[:2] == (layer, t) and key[2] >= geom.num_units:
+                raise BitstreamError(f"{where}: unit_idx {key[2]} but the tile has "
+                                     f"{geom.num_units} units", unit=fr.data[key][1].label,
+                                     element="unit_idx")
+        freq, cum = model_tables(model, sps)
+        lut = decode_lut(freq, cum).astype(np.int64)
+        cap, direct = sps.context_magnitude_cap, sps.direct_token_log2
+        for unit_idx in range(geom.num_units):
+            entry = fr.data.get((layer, t, unit_idx))
+            if entry is None:
+                raise BitstreamError(f"{where}: data unit {unit_idx} is missing",
+                                     unit=fr.unit.label, element="unit_idx")
+            du, unit = entry
+            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size)
+            try:
+                u = decode_unit_tokens(du.ans_data, sched, lut, cap, direct)
+            except BitstreamError as e:
+                raise BitstreamError(e.reason, unit=unit.label, element=e.element,
+                                     bit_offset=8 * unit.byte_offset) from None
+            values = unzigzag(u) + model.sample_offset
+            if values.size and (values.min() < sps.sample_min or values.max() > sps.sample_max):
+                raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "
+                                     f"{sps.sample_max}]", unit=unit.label, element="ans_data",
+                                     bit_offset=8 * unit.byte_offset)
+            scatter_unit_samples(out, geom, rects, values.astype(np.int32))

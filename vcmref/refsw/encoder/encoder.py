@@ -1,0 +1,276 @@
+"""The reference encoder (non-normative): float32 tensors -> vcmref stream.
+
+It quantizes each frame, packs each layer's channels into tiles, designs one token model per
+tile from the tile's own statistics, and entropy codes each data unit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vcmref.bitstream.frame_units import (
+    MAX_TOKEN_WEIGHT,
+    DataHash,
+    DataUnit,
+    FrameHeader,
+    TileModel,
+    data_hash,
+    data_unit,
+    frame_header,
+    num_contexts,
+    num_tokens,
+    tile_model,
+)
+from vcmref.bitstream.levels import LEVELS
+from vcmref.bitstream.parameter_sets import (
+    LayerInfo,
+    QuantMode,
+    StreamParameterSet,
+    TensorInfo,
+    TileLayout,
+    stream_parameter_set,
+)
+from vcmref.bitstream.syntax import Writer
+from vcmref.bitstream.units import UnitType, write_signature, write_unit
+from vcmref.errors import BitstreamError, EncoderInputError
+from vcmref.refsw.encoder.quantize import quantize_tensor
+from vcmref.refsw.encoder.rans_encoder import EncodeTables, encode_unit_tokens
+from vcmref.refsw.entropy_model import (
+    PROB_SCALE,
+    contexts_of,
+    model_tables,
+    tokens_of,
+    zigzag,
+)
+from vcmref.refsw.hashing import layer_samples_md5
+from vcmref.refsw.tiles import gather_unit_samples, schedule_for, tile_geometry
+
+QUANT_MODES = {
+    "minmax": QuantMode.MINMAX_TENSOR,
+    "minmax-channel": QuantMode.MINMAX_CHANNEL,
+    "qp": QuantMode.UNIFORM_QP,
+    "step": QuantMode.UNIFORM_STEP,
+}
+
+
+@dataclass
+class EncoderConfig:
+    """Encoder choices; everything the decoder needs ends up in the stream."""
+
+    bit_depth: int = 10
+    quant: str = "minmax"  # one of QUANT_MODES
+    qp: int | None = None
+    step: float | None = None
+    layers: int = 1  # channels of each tensor split evenly, in channel order, into this many
+    layer_channels: list[dict[str, int]] | None = None  # or explicit counts per layer
+    tile_columns: int | None = None  # cells per tile row; None: about square tiles
+    rows_per_unit: int = 0  # tile rows per data unit; 0: one unit per tile
+    context_cap: int = 7
+    direct_token_log2: int = 5
+    wavefront_block_size: int = 0
+    model_id: str = ""
+    split_point: str = ""
+    hashes: bool = True
+    level: int | None = None  # None: the lowest level the tensors fit
+
+
+@dataclass
+class EncodeReport:
+    """What the encoder did, for logs and benchmarks."""
+
+    bytes_total: int = 0
+    ans_bytes: int = 0
+    ideal_bits: float = 0.0  # code length of the tokens under the transmitted models
+    samples: int = 0
+    clipped_samples: int = 0
+    unit_bytes: dict[str, int] = field(default_factory=dict)
+
+
+def _as_frames(name: str, x: np.ndarray) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise EncoderInputError(f"tensor {name!r}: expected a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise EncoderInputError(f"tensor {name!r}: expected a floating-point dtype, got {x.dtype}")
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise EncoderInputError(f"tensor {name!r}: expected shape (C, H, W) or (F, C, H, W), "
+                                f"got {x.shape}")
+    if x.size == 0:
+        raise EncoderInputError(f"tensor {name!r} is empty: shape {x.shape}")
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.isfinite(x32).all():
+        bad = "NaN" if np.isnan(x).any() else "Inf or a value beyond float32"
+        raise EncoderInputError(f"tensor {name!r} contains {bad}")
+    return x32
+
+
+def _pick_level(tensors: list[TensorInfo], cfg: EncoderConfig, n_layers: int) -> int:
+    total = sum(t.samples for t in tensors)
+    for idc, lv in sorted(LEVELS.items()):
+        if cfg.level is not None and idc != cfg.level:
+            continue
+        fits = (len(tensors) <= lv.max_tensors and n_layers <= lv.max_layers
+                and total <= lv.max_frame_samples
+                and all(t.channels <= lv.max_channels and t.height <= lv.max_dimension
+                        and t.width <= lv.max_dimension and t.samples <= lv.max_tensor_samples
+                        for t in tensors))
+        if fits:
+            return idc
+    what = f"level {cfg.level}" if cfg.level is not None else "any level"
+    raise EncoderInputError(f"tensors ({', '.join(f'{t.name} {t.channels}x{t.height}x{t.width}' for t in tensors)}) "
+                            f"exceed the limits of {what}")
+
+
+def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParameterSet:
+    """The stream parameter set for tensors of shape (F, C, H, W) under a config."""
+    if cfg.quant not in QUANT_MODES:
+        raise EncoderInputError(f"quantization {cfg.quant!r}: expected one of "
+                                f"{', '.join(QUANT_MODES)}")
+    if not 1 <= cfg.bit_depth <= 16:
+        raise EncoderInputError(f"bit depth {cfg.bit_depth}: expected 1 to 16")
+    infos = [TensorInfo(name, x.shape[1], x.shape[2], x.shape[3]) for name, x in tensors.items()]
+    if cfg.layer_channels is not None:
+        plan = cfg.layer_channels
+        for name, ti in zip(tensors, infos, strict=True):
+            if sum(layer.get(name, 0) for layer in plan) != ti.channels:
+                raise EncoderInputError(f"layer plan gives tensor {name!r} "
+                                        f"{sum(layer.get(name, 0) for layer in plan)} channels, "
+                                        f"it has {ti.channels}")
+        counts = [[layer.get(ti.name, 0) for ti in infos] for layer in plan]
+    else:
+        if cfg.layers < 1:
+            raise EncoderInputError(f"layers {cfg.layers}: expected at least 1")
+        counts = [[(ti.channels * (k + 1)) // cfg.layers - (ti.channels * k) // cfg.layers
+                   for ti in infos] for k in range(cfg.layers)]
+    layers = [LayerInfo(c, list(range(k))) for k, c in enumerate(counts)]
+    layouts = []
+    for t, ti in enumerate(infos):
+        cols = []
+        for layer in layers:
+            n = layer.channels[t]
+            want = cfg.tile_columns or max(1, math.ceil(math.sqrt(n)))
+            cols.append(max(1, min(want, n)))
+        layouts.append(TileLayout(None, cfg.rows_per_unit, cols))
+    mode = QUANT_MODES[cfg.quant]
+    sps = StreamParameterSet(
+        level_idc=_pick_level(infos, cfg, len(layers)),
+        model_id=cfg.model_id, split_point_id=cfg.split_point, tensors=infos,
+        sample_bit_depth=cfg.bit_depth, quant_mode=mode,
+        init_qp=cfg.qp if (mode == QuantMode.UNIFORM_QP and cfg.qp is not None) else 0,
+        layers=layers, tile_layouts=layouts, direct_token_log2=cfg.direct_token_log2,
+        context_magnitude_cap=cfg.context_cap, wavefront_block_size=cfg.wavefront_block_size)
+    sps.tile_padding_value = min(max(0, sps.sample_min), sps.sample_max)
+    return sps
+
+
+def _weights_from_counts(counts: np.ndarray) -> list[int] | None:
+    """Token weights whose normalized frequencies approximate the counts (None if unused)."""
+    if not counts.any():
+        return None
+    peak = counts.max()
+    with np.errstate(divide="ignore"):
+        w = np.rint(4 * np.log2(counts / peak)) + MAX_TOKEN_WEIGHT
+    w = np.where(counts > 0, np.clip(w, 1, MAX_TOKEN_WEIGHT), 0).astype(np.int64)
+    return [int(v) for v in w[: int(np.flatnonzero(w)[-1]) + 1]]
+
+
+def _serialize(fn, unit_type: UnitType, layer: int, *args) -> bytes:
+    w = Writer(unit=unit_type.name.lower())
+    fn(w, *args)
+    return write_unit(unit_type, layer, w.getvalue())
+
+
+class Encoder:
+    """Encodes dicts of float tensors into one stream."""
+
+    def __init__(self, cfg: EncoderConfig | None = None) -> None:
+        self.cfg = cfg or EncoderConfig()
+        self.report = EncodeReport()
+
+    def encode(self, tensors: dict[str, np.ndarray]) -> bytes:
+        if not tensors:
+            raise EncoderInputError("no tensors to encode")
+        frames = {name: _as_frames(name, x) for name, x in tensors.items()}
+        counts = {x.shape[0] for x in frames.values()}
+        if len(counts) != 1:
+            raise EncoderInputError(f"tensors have different frame counts: {sorted(counts)}")
+        sps = build_sps(frames, self.cfg)
+        self.report = EncodeReport()
+        try:
+            out = [write_signature(),
+                   _serialize(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
+            for f in range(counts.pop()):
+                out.extend(self._encode_frame(sps, f, [x[f] for x in frames.values()]))
+            out.append(write_unit(UnitType.END_OF_STREAM, 0, b""))
+        except BitstreamError as e:
+            raise EncoderInputError(f"cannot write the stream: {e}") from None
+        data = b"".join(out)
+        self.report.bytes_total = len(data)
+        return data
+
+    def _encode_frame(self, sps: StreamParameterSet, f: int, xs: list[np.ndarray]) -> list[bytes]:
+        cfg = self.cfg
+        fh = FrameHeader(frame_index=f)
+        samples = []
+        for x in xs:
+            s, params, clipped = quantize_tensor(x, sps, cfg.qp, cfg.step)
+            fh.quant.append(params)
+            samples.append(s)
+            self.report.clipped_samples += clipped
+        units = [_serialize(frame_header, UnitType.FRAME_HEADER, 0, fh, sps)]
+        for layer in range(len(sps.layers)):
+            planes = []
+            for t in range(len(sps.tensors)):
+                geom = tile_geometry(sps, t, layer)
+                if geom is None:
+                    continue
+                units.extend(self._encode_tile(sps, f, t, layer, geom, samples[t]))
+                planes.extend(samples[t][c] for c in geom.channels)
+            if cfg.hashes:
+                dh = DataHash(f, digest=layer_samples_md5(planes))
+                units.append(_serialize(data_hash, UnitType.DATA_HASH, layer, dh, sps))
+        return units
+
+    def _encode_tile(self, sps: StreamParameterSet, f: int, t: int, layer: int, geom,
+                     samples: np.ndarray) -> list[bytes]:
+        cap, direct = sps.context_magnitude_cap, sps.direct_token_log2
+        chans = samples[list(geom.channels)]
+        lo = int(chans.min())
+        offset = lo + int(np.argmax(np.bincount((chans - lo).ravel())))
+        units = []
+        coded = []
+        n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
+        counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
+        for unit_idx in range(geom.num_units):
+            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size)
+            u = zigzag(gather_unit_samples(samples, geom, rects) - offset)[sched.order]
+            capped = np.append(np.minimum(u, cap), 0)
+            ctx = contexts_of(capped[sched.above], capped[sched.left], cap)
+            tok, raw_len, raw_val = tokens_of(u, direct)
+            np.add.at(counts, (ctx, tok), 1)
+            coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
+        model = TileModel(f, t, offset, [_weights_from_counts(c) for c in counts])
+        units.append(_serialize(tile_model, UnitType.TILE_MODEL, layer, model, sps))
+        freq, cum = model_tables(model, sps)
+        tables = EncodeTables.from_freq(freq, cum)
+        with np.errstate(divide="ignore"):
+            cost = np.where(freq > 0, np.log2(PROB_SCALE / np.maximum(freq, 1)), 0.0)
+        for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
+            ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
+            du = DataUnit(f, t, unit_idx, ans)
+            units.append(_serialize(data_unit, UnitType.DATA_UNIT, layer, du, sps,
+                                      sps.level.max_unit_payload_bytes))
+            self.report.ans_bytes += len(ans)
+            self.report.ideal_bits += float(cost[ctx, tok].sum() + raw_len.sum())
+            self.report.samples += len(tok)
+        return units
+
+
+def encode(tensors: dict[str, np.ndarray], cfg: EncoderConfig | None = None) -> bytes:
+    """Encode tensors of shape (C, H, W) or (F, C, H, W) into a stream."""
+    return Encoder(cfg).encode(tensors)

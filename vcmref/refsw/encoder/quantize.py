@@ -1,0 +1,49 @@
+"""Quantization in the encoder (non-normative): float tensors to integer samples and the
+per-frame parameters the decoder's dequantization needs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vcmref.bitstream.frame_units import TensorQuantParams, binary32_bits
+from vcmref.bitstream.parameter_sets import QuantMode, StreamParameterSet
+from vcmref.errors import EncoderInputError
+from vcmref.refsw.quantization import qp_step
+
+
+def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = None,
+                    step: float | None = None) -> tuple[np.ndarray, TensorQuantParams, int]:
+    """(samples int64 (C, H, W), parameters, number of clipped samples) of one frame's tensor."""
+    mode, bd = sps.quant_mode, sps.sample_bit_depth
+    xd = x.astype(np.float64)
+    params = TensorQuantParams()
+    levels = (1 << bd) - 1
+    if mode.is_minmax:
+        per_channel = mode == QuantMode.MINMAX_CHANNEL
+        flat = xd.reshape(len(xd), -1) if per_channel else xd.reshape(1, -1)
+        lo, hi = flat.min(axis=1).astype(np.float32), flat.max(axis=1).astype(np.float32)
+        with np.errstate(over="ignore"):
+            if not np.isfinite(hi - lo).all():
+                raise EncoderInputError("tensor range max - min overflows float32")
+        params.min_bits = [binary32_bits(float(v)) for v in lo]
+        params.max_bits = [binary32_bits(float(v)) for v in hi]
+        lo64 = lo.astype(np.float64)[:, None]
+        span = hi.astype(np.float64)[:, None] - lo64
+        safe = np.where(span > 0, span, 1.0)
+        q = np.where(span > 0, np.rint((flat - lo64) / safe * levels), 0)
+        return np.clip(q, 0, levels).astype(np.int64).reshape(xd.shape), params, 0
+    if mode == QuantMode.UNIFORM_QP:
+        if qp is None:
+            raise EncoderInputError("uniform QP quantization needs a QP")
+        params.qp = qp
+        s = float(qp_step(qp))
+    else:
+        if step is None or not np.isfinite(step) or step <= 0:
+            raise EncoderInputError(f"quantization step must be a finite number > 0, not {step}")
+        params.step_bits = binary32_bits(step)
+        s = float(np.float32(step))
+        if s <= 0 or not np.isfinite(s):
+            raise EncoderInputError(f"quantization step {step} is not a positive binary32")
+    q = np.rint(xd / s)
+    clipped = int(((q < sps.sample_min) | (q > sps.sample_max)).sum())
+    return np.clip(q, sps.sample_min, sps.sample_max).astype(np.int64), params, clipped

@@ -1,0 +1,108 @@
+"""Token model (normative): sample -> token mapping, contexts, and the integer derivation of
+rANS frequency tables from transmitted token weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vcmref.bitstream.frame_units import TileModel, num_contexts, num_tokens
+from vcmref.bitstream.parameter_sets import StreamParameterSet
+from vcmref.errors import BitstreamError
+
+PROB_BITS = 12
+PROB_SCALE = 1 << PROB_BITS
+STATE_BITS = 16
+STATE_LOW = 1 << STATE_BITS
+ABSENT_TOKEN = 0xFF  # LUT entry token of a context the tile model does not define
+
+
+def weight_value(w: np.ndarray) -> np.ndarray:
+    """R(w) = (4 + (w mod 4)) * 2**(w div 4) for w >= 1, and 0 for w = 0."""
+    w = np.asarray(w, dtype=np.int64)
+    return np.where(w > 0, (4 + (w & 3)) << (w >> 2), 0)
+
+
+def token_frequencies(weights: list[int], n_tok: int) -> np.ndarray:
+    """Frequencies (summing to 2**PROB_BITS) of one context's tokens, from their weights."""
+    w = np.zeros(n_tok, dtype=np.int64)
+    w[: len(weights)] = weights
+    r = weight_value(w)
+    total = int(r.sum())
+    f = np.where(r > 0, np.maximum(1, (r << PROB_BITS) // total), 0)
+    biggest = int(np.argmax(f))
+    f[biggest] += PROB_SCALE - int(f.sum())
+    if f[biggest] < 1:
+        raise BitstreamError("token weights give a frequency below 1", element="token_weight")
+    return f
+
+
+def model_tables(model: TileModel, sps: StreamParameterSet) -> tuple[np.ndarray, np.ndarray]:
+    """(freq, cum) arrays of shape (contexts, tokens); absent contexts have all zeros."""
+    n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
+    freq = np.zeros((n_ctx, n_tok), dtype=np.int64)
+    for ctx, w in enumerate(model.weights):
+        if w is not None:
+            freq[ctx] = token_frequencies(w, n_tok)
+    cum = np.cumsum(freq, axis=1) - freq
+    return freq, cum
+
+
+def decode_lut(freq: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """Slot lookup table: entry [ctx * 4096 + slot] packs (f - 1) | (slot - c) << 12 | t << 24."""
+    n_ctx, n_tok = freq.shape
+    lut = np.full(n_ctx * PROB_SCALE, ABSENT_TOKEN << 24, dtype=np.uint32)
+    for ctx in range(n_ctx):
+        f = freq[ctx]
+        if not f.any():
+            continue
+        tok = np.repeat(np.arange(n_tok, dtype=np.uint32), f)
+        slot = np.arange(PROB_SCALE, dtype=np.int64)
+        bias = slot - cum[ctx][tok]
+        lut[ctx * PROB_SCALE : (ctx + 1) * PROB_SCALE] = (
+            (f[tok] - 1) | (bias << 12) | (tok.astype(np.int64) << 24)
+        ).astype(np.uint32)
+    return lut
+
+
+def renorm_bits_table() -> np.ndarray:
+    """NB[v] = STATE_BITS - floor(log2 v): bits a lane reads after a token leaves it at v."""
+    v = np.arange(2 * STATE_LOW, dtype=np.int64)
+    nb = np.zeros(2 * STATE_LOW, dtype=np.uint32)
+    nb[1:] = STATE_BITS - (np.floor(np.log2(v[1:])).astype(np.int64))
+    return nb
+
+
+RENORM_BITS = renorm_bits_table()
+
+
+def zigzag(d: np.ndarray) -> np.ndarray:
+    """Signed residual to magnitude index: 0, -1, 1, -2, 2, ... -> 0, 1, 2, 3, 4, ..."""
+    d = np.asarray(d, dtype=np.int64)
+    return np.where(d >= 0, 2 * d, -2 * d - 1)
+
+
+def unzigzag(u: np.ndarray) -> np.ndarray:
+    u = np.asarray(u, dtype=np.int64)
+    return np.where(u & 1, -((u + 1) >> 1), u >> 1)
+
+
+def tokens_of(u: np.ndarray, direct_log2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token, raw length, raw value) of magnitude indices: u < 2**E is its own token; larger
+    u = 2**k + r (k >= E) is token 2**E + k - E followed by the k raw bits of r."""
+    u = np.asarray(u, dtype=np.int64)
+    d = 1 << direct_log2
+    k = np.zeros_like(u)
+    big = u >= d
+    k[big] = np.floor(np.log2(u[big])).astype(np.int64)
+    # floor(log2) in float is exact for u < 2**53; correct any rounding at powers of two.
+    k[big] -= (1 << k[big]) > u[big]
+    k[big] += (1 << (k[big] + 1)) <= u[big]
+    tok = np.where(big, d + k - direct_log2, u)
+    raw_len = np.where(big, k, 0)
+    raw_val = np.where(big, u - (1 << k), 0)
+    return tok, raw_len, raw_val
+
+
+def contexts_of(cap_above: np.ndarray, cap_left: np.ndarray, cap: int) -> np.ndarray:
+    """Context index from the capped magnitudes of the above and left neighbours."""
+    return cap_above * (cap + 1) + cap_left

@@ -1,0 +1,137 @@
+"""Entropy decoding of one data unit (normative): wavefront passes of interleaved rANS lanes.
+
+The ANS data is read as a bit stack. A lane reads its initial 16-bit state before its first
+pass and renormalization bits after each token; after its last pass it pushes its final state
+back, and the lanes that go on read those bits first. After the last pass, the low bits of the
+escape tokens are read, in decoding order. Reading past the data gives zero bits; what is left
+at the end must be zero bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vcmref.errors import BitstreamError
+from vcmref.refsw.entropy_model import ABSENT_TOKEN, PROB_BITS, STATE_BITS, STATE_LOW
+from vcmref.refsw.tiles import UnitSchedule
+
+_WINDOW_BITS = 24
+_MASK = (1 << PROB_BITS) - 1
+
+
+class BitStack:
+    """ANS data as a byte buffer, read as 24-bit windows at any bit offset, with push-back."""
+
+    def __init__(self, data: bytes, spare_bytes: int) -> None:
+        self.size_bits = 8 * len(data)
+        self.buf = np.zeros(len(data) + spare_bytes + 3, dtype=np.uint8)
+        self.buf[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self.limit_bits = 8 * (len(self.buf) - 3)
+        self.win = self._windows(0, len(self.buf) - 2)
+
+    def _windows(self, a: int, b: int) -> np.ndarray:
+        bb = self.buf[a : b + 2].astype(np.int64)
+        return (bb[:-2] << 16) | (bb[1:-1] << 8) | bb[2:]
+
+    def read(self, offsets: np.ndarray, nbits: np.ndarray | int) -> np.ndarray:
+        """Values of nbits (<= 17) bits at the given bit offsets."""
+        w = self.win[offsets >> 3]
+        return (w >> (_WINDOW_BITS - (offsets & 7) - nbits)) & ((1 << nbits) - 1)
+
+    def push_back(self, pos: int, values: np.ndarray, nbits: int) -> None:
+        """Overwrite bits [pos - len(values)*nbits, pos) with values, MSB first."""
+        start = pos - len(values) * nbits
+        a, b = start >> 3, (pos + 7) >> 3
+        bits = np.unpackbits(self.buf[a:b])
+        vb = (values[:, None] >> np.arange(nbits - 1, -1, -1, dtype=np.int64)) & 1
+        bits[start - 8 * a : pos - 8 * a] = vb.astype(np.uint8).ravel()
+        self.buf[a:b] = np.packbits(bits)
+        lo = max(a - 2, 0)
+        self.win[lo:b] = self._windows(lo, b)
+
+    def any_set_from(self, pos: int) -> bool:
+        first = pos >> 3
+        if first >= len(self.buf):
+            return False
+        head = int(self.buf[first]) & (0xFF >> (pos & 7))
+        return bool(head) or bool(self.buf[first + 1 :].any())
+
+
+def _overrun(where: str) -> BitstreamError:
+    return BitstreamError(f"{where} read past the end of the ANS data", element="ans_data")
+
+
+def decode_unit_tokens(
+    ans: bytes,
+    sched: UnitSchedule,
+    lut: np.ndarray,
+    cap: int,
+    direct_log2: int,
+) -> np.ndarray:
+    """Decode the magnitude indices u of a data unit's samples, in unit order."""
+    n = sched.n
+    lanes = sched.max_lanes
+    stack = BitStack(ans, 2 * lanes + 8)
+    # Capped magnitudes in decoding order, pre-scaled into LUT index space; index n is the
+    # unavailable neighbour (magnitude 0).
+    cap_above = np.zeros(n + 1, dtype=np.int64)
+    cap_left = np.zeros(n + 1, dtype=np.int64)
+    tokens = np.zeros(n, dtype=np.int64)
+    above_scale = (cap + 1) << PROB_BITS
+    x = np.zeros(lanes, dtype=np.int64)
+    rp = 0
+    bounds = sched.pass_bounds
+    for p in range(sched.num_passes):
+        s0, s1 = int(bounds[p]), int(bounds[p + 1])
+        width = s1 - s0
+        first_new = int(sched.lane_starts[p])
+        if first_new < width:
+            k = width - first_new
+            offs = rp + STATE_BITS * np.arange(k, dtype=np.int64)
+            rp += STATE_BITS * k
+            if rp > stack.limit_bits:
+                raise _overrun("lane states")
+            x[first_new:width] = STATE_LOW + stack.read(offs, STATE_BITS)
+        xs = x[:width]
+        e = lut[cap_above[sched.above[s0:s1]] + cap_left[sched.left[s0:s1]] + (xs & _MASK)]
+        tok = e >> 24
+        xp = ((e & _MASK) + 1) * (xs >> PROB_BITS) + ((e >> 12) & _MASK)
+        # bits to read = STATE_BITS - floor(log2 xp); xp < 2**17 is exact in binary32.
+        nb = (STATE_BITS + 127) - (xp.astype(np.float32).view(np.int32) >> 23)
+        ends = np.cumsum(nb)
+        rp_next = rp + int(ends[-1])
+        if rp_next > stack.limit_bits:
+            raise _overrun("renormalization")
+        x[:width] = (xp << nb) | stack.read(rp + ends - nb, nb)
+        rp = rp_next
+        tokens[s0:s1] = tok
+        capped = np.minimum(tok, cap)
+        cap_above[s0:s1] = capped * above_scale
+        cap_left[s0:s1] = capped << PROB_BITS
+
+        retire = int(sched.lane_retires[p])
+        if retire < width:
+            k = width - retire
+            stack.push_back(rp, x[retire:width] - STATE_LOW, STATE_BITS)
+            rp -= STATE_BITS * k
+
+    direct = 1 << direct_log2
+    u = tokens
+    esc = np.flatnonzero(tokens >= direct)
+    if esc.size:
+        if int(tokens[esc].max()) == ABSENT_TOKEN:
+            raise BitstreamError("a sample's context is absent from the tile model",
+                                 element="ans_data")
+        klen = tokens[esc] - direct + direct_log2
+        ends = np.cumsum(klen)
+        rp_next = rp + int(ends[-1])
+        if rp_next > stack.limit_bits:
+            raise _overrun("escape bits")
+        u[esc] = (1 << klen) + stack.read(rp + ends - klen, klen)
+        rp = rp_next
+    if stack.any_set_from(rp):
+        raise BitstreamError("ANS data does not end in its final state (non-zero bits left)",
+                             element="ans_data")
+    out = np.empty(n, dtype=np.int64)
+    out[sched.order] = u
+    return out

@@ -1,0 +1,163 @@
+"""Tile layout and data-unit geometry (normative): which samples a data unit carries, in
+which order they are decoded (the wavefront), and which rANS lane decodes each one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from vcmref.bitstream.parameter_sets import StreamParameterSet
+
+
+@dataclass(frozen=True)
+class TileGeometry:
+    """The 2-D tile of one (tensor, layer): a grid of channel cells, cell k at (k//cols, k%cols)."""
+
+    channels: tuple[int, ...]  # tensor channel index of cell k
+    cols: int
+    rows: int
+    cell_height: int
+    cell_width: int
+    rows_per_unit: int
+
+    @property
+    def height(self) -> int:
+        return self.rows * self.cell_height
+
+    @property
+    def width(self) -> int:
+        return self.cols * self.cell_width
+
+    @property
+    def num_units(self) -> int:
+        return -(-self.height // self.rows_per_unit)
+
+    def unit_rects(self, unit_idx: int) -> list[tuple[int, int, int]]:
+        """(cell k, first row, end row) of every cell part that unit `unit_idx` carries."""
+        y0 = unit_idx * self.rows_per_unit
+        y1 = min(y0 + self.rows_per_unit, self.height)
+        rects = []
+        for k in range(len(self.channels)):
+            top = (k // self.cols) * self.cell_height
+            a, b = max(y0, top), min(y1, top + self.cell_height)
+            if a < b:
+                rects.append((k, a - top, b - top))
+        return rects
+
+
+def tile_geometry(sps: StreamParameterSet, t: int, layer: int) -> TileGeometry | None:
+    """Geometry of tensor t's tile in `layer`, or None when the layer carries none of t."""
+    channels = sps.layer_channels(t, layer)
+    if not channels:
+        return None
+    ti, tl = sps.tensors[t], sps.tile_layouts[t]
+    cols = tl.tile_columns[layer]
+    rows = -(-len(channels) // cols)
+    height = rows * ti.height
+    rpu = tl.rows_per_unit if tl.rows_per_unit else height
+    return TileGeometry(tuple(channels), cols, rows, ti.height, ti.width, min(rpu, height))
+
+
+@dataclass(frozen=True)
+class UnitSchedule:
+    """Decoding order of one data unit's samples and the lane bookkeeping of its passes.
+
+    Samples are indexed in unit order: the unit's cell parts one after another, each row-major.
+    Index `n` (= number of samples) is a sentinel that stands for an unavailable neighbour.
+    """
+
+    n: int
+    order: np.ndarray  # unit-order sample index of the i-th decoded sample
+    above: np.ndarray  # decoding-order index of its above neighbour, or n
+    left: np.ndarray  # decoding-order index of its left neighbour, or n
+    pass_bounds: np.ndarray  # pass p decodes order[pass_bounds[p]:pass_bounds[p + 1]]
+    lane_starts: np.ndarray  # lanes [lane_starts[p], width(p)) read their state before pass p
+    lane_retires: np.ndarray  # lanes [lane_retires[p], width(p)) push their state after pass p
+
+    @property
+    def num_passes(self) -> int:
+        return len(self.pass_bounds) - 1
+
+    @property
+    def max_lanes(self) -> int:
+        return int(np.diff(self.pass_bounds).max()) if self.n else 0
+
+
+@lru_cache(maxsize=256)
+def unit_schedule(heights: tuple[int, ...], width: int, block: int) -> UnitSchedule:
+    """Wavefront schedule of cell parts of the given heights, all `width` samples wide.
+
+    Each part is cut into blocks of `block` x `block` samples (from its top-left corner; the
+    last ones smaller). Pass p holds the samples with x' + y' == p, where (x', y') are the
+    coordinates within the block, of every block of every part; within a pass, samples are
+    ordered by part, then block (row-major), then row; the i-th sample of a pass is decoded by
+    lane i. A neighbour outside the sample's block is unavailable.
+    """
+    h = np.asarray(heights, dtype=np.int64)
+    n = int(h.sum()) * width
+    part = np.repeat(np.arange(len(h)), h * width)
+    base = np.repeat(np.concatenate(([0], np.cumsum(h)[:-1])) * width, h * width)
+    local = np.arange(n, dtype=np.int64) - base
+    y, x = local // width, local % width
+    by, bx = y % block, x % block
+    block_index = (y // block) * (-(-width // block)) + x // block
+    pass_of = bx + by
+    order = np.lexsort((y, block_index, part, pass_of))
+    counts = np.bincount(pass_of, minlength=1)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    rank = np.empty(n + 1, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    rank[n] = n
+    idx = np.arange(n, dtype=np.int64)
+    left = rank[np.where(bx > 0, idx - 1, n)]
+    above = rank[np.where(by > 0, idx - width, n)]
+    prefix_max = np.concatenate(([0], np.maximum.accumulate(counts)[:-1]))
+    suffix_max = np.concatenate((np.maximum.accumulate(counts[::-1])[::-1][1:], [0]))
+    return UnitSchedule(
+        n=n,
+        order=order.astype(np.int64),
+        above=above[order].astype(np.int64),
+        left=left[order].astype(np.int64),
+        pass_bounds=bounds.astype(np.int64),
+        lane_starts=np.minimum(prefix_max, counts).astype(np.int64),
+        lane_retires=np.minimum(suffix_max, counts).astype(np.int64),
+    )
+
+
+def schedule_for(geom: TileGeometry, unit_idx: int,
+                 block: int) -> tuple[list[tuple[int, int, int]], UnitSchedule]:
+    """The unit's cell parts and its decoding schedule (block 0: one block per part)."""
+    rects = geom.unit_rects(unit_idx)
+    heights = tuple(b - a for _, a, b in rects)
+    if block == 0:
+        block = max(max(heights), geom.cell_width)
+    return rects, unit_schedule(heights, geom.cell_width, block)
+
+
+def gather_unit_samples(tensor: np.ndarray, geom: TileGeometry,
+                        rects: list[tuple[int, int, int]]) -> np.ndarray:
+    """The unit's samples of a (C, H, W) tensor, in unit order."""
+    return np.concatenate([tensor[geom.channels[k], a:b, :].ravel() for k, a, b in rects])
+
+
+def scatter_unit_samples(tensor: np.ndarray, geom: TileGeometry,
+                         rects: list[tuple[int, int, int]], values: np.ndarray) -> None:
+    """Write unit-order samples back into a (C, H, W) tensor."""
+    pos = 0
+    w = geom.cell_width
+    for k, a, b in rects:
+        size = (b - a) * w
+        tensor[geom.channels[k], a:b, :] = values[pos : pos + size].reshape(b - a, w)
+        pos += size
+
+
+def tile_frame(tensor: np.ndarray, geom: TileGeometry, padding: int) -> np.ndarray:
+    """The tile as a 2-D frame of samples: cells in a grid, unused cells filled with padding."""
+    frame = np.full((geom.height, geom.width), padding, dtype=tensor.dtype)
+    for k, c in enumerate(geom.channels):
+        r, q = divmod(k, geom.cols)
+        frame[r * geom.cell_height : (r + 1) * geom.cell_height,
+              q * geom.cell_width : (q + 1) * geom.cell_width] = tensor[c]
+    return frame
