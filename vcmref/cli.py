@@ -1,0 +1,251 @@
+"""The vcmref command line: encode, decode, inspect, extract, demo.
+
+Heavy imports (numpy, the codec) happen inside the commands so that `vcmref --help` is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="vcmref: reference feature codec for coding for machines (spec: docs/spec.md).",
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    from vcmref.errors import VcmrefError
+
+    try:
+        return fn()
+    except (VcmrefError, CliError) as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+
+
+def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
+    """Write a file through a temporary file in the same folder, so no half file is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        if callable(data):
+            os.close(fd)
+            data(Path(tmp))
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    write_atomic(path, write)
+
+
+def load_tensors(path: Path) -> dict:
+    """Tensors from .npy (one tensor, named after the file) or .npz (one per array name)."""
+    import numpy as np
+
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            return {path.stem: np.load(path, allow_pickle=False)}
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                tensors = {k: z[k] for k in z.files}
+            if not tensors:
+                raise CliError(f"{path}: the .npz holds no arrays")
+            return tensors
+    except (ValueError, OSError) as e:
+        raise CliError(f"{path}: not a readable numpy file ({e})") from None
+    raise CliError(f"{path}: expected a .npy or .npz file")
+
+
+def _read_stream(path: Path) -> bytes:
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    return path.read_bytes()
+
+
+@app.command()
+def encode(
+    tensors: Annotated[Path, typer.Argument(help=".npy or .npz of float tensors (C,H,W) or "
+                                            "(F,C,H,W)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="stream file to write")],
+    quant: Annotated[str, typer.Option(help="minmax, minmax-channel, qp or step")] = "minmax",
+    bit_depth: Annotated[int, typer.Option(help="sample bit depth, 1 to 16")] = 10,
+    qp: Annotated[int | None, typer.Option(help="QP for --quant qp (0 to 63)")] = None,
+    step: Annotated[float | None, typer.Option(help="step for --quant step")] = None,
+    layers: Annotated[int, typer.Option(help="split each tensor's channels into N layers")] = 1,
+    tile_columns: Annotated[int | None, typer.Option(help="cells per tile row")] = None,
+    rows_per_unit: Annotated[int, typer.Option(help="tile rows per data unit; 0: one unit "
+                                               "per tile")] = 0,
+    context_cap: Annotated[int, typer.Option(help="neighbour magnitude cap of contexts")] = 7,
+    block: Annotated[int, typer.Option(help="wavefront block size; 0: whole cells")] = 0,
+    model_id: Annotated[str, typer.Option(help="model the features come from")] = "",
+    split_point: Annotated[str, typer.Option(help="split point of the model")] = "",
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="omit decoded-data hash units")]
+    = False,
+) -> None:
+    """Encode float tensors into a vcmref stream."""
+
+    def go() -> None:
+        from vcmref.refsw.encoder import Encoder, EncoderConfig
+
+        data = load_tensors(tensors)
+        cfg = EncoderConfig(bit_depth=bit_depth, quant=quant, qp=qp, step=step, layers=layers,
+                            tile_columns=tile_columns, rows_per_unit=rows_per_unit,
+                            context_cap=context_cap, wavefront_block_size=block,
+                            model_id=model_id, split_point=split_point, hashes=not no_hash)
+        enc = Encoder(cfg)
+        t0 = time.perf_counter()
+        stream = enc.encode(data)
+        dt = time.perf_counter() - t0
+        write_atomic(output, stream)
+        rep = enc.report
+        msg = (f"{output}: {len(stream)} bytes, {rep.samples} samples, "
+               f"{8 * len(stream) / max(rep.samples, 1):.4f} bits/sample, encoded in {dt:.3f} s")
+        if rep.clipped_samples:
+            msg += f"; {rep.clipped_samples} samples clipped to the {bit_depth}-bit range"
+        typer.echo(msg)
+
+    _run(go)
+
+
+@app.command()
+def decode(
+    stream: Annotated[Path, typer.Argument(help="vcmref stream")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".npz of float32 tensors "
+                                         "(F,C,H,W)")],
+    samples: Annotated[Path | None, typer.Option(help="also write the decoded integer samples "
+                                                 "(.npz, int32)")] = None,
+    layers: Annotated[int | None, typer.Option(help="decode only layers 0..N-1")] = None,
+    no_verify_hash: Annotated[bool, typer.Option("--no-verify-hash")] = False,
+) -> None:
+    """Decode a stream (normative decoder); checks decoded-data hashes when present."""
+
+    def go() -> None:
+        from vcmref.refsw.decoder import Decoder
+
+        data = _read_stream(stream)
+        t0 = time.perf_counter()
+        result = Decoder(max_layers=layers, verify_hashes=not no_verify_hash).decode(data)
+        dt = time.perf_counter() - t0
+        _save_npz(output, result.stacked_tensors())
+        if samples is not None:
+            _save_npz(samples, result.stacked_samples())
+        checked = sum(f.hashes_checked for f in result.frames)
+        layer_sets = sorted({tuple(f.layers) for f in result.frames})
+        typer.echo(f"{output}: {len(result.frames)} frames, layers "
+                   f"{', '.join(map(str, layer_sets[0])) if len(layer_sets) == 1 else layer_sets}"
+                   f", {checked} hashes verified, decoded in {dt:.3f} s"
+                   + (f"; skipped {len(result.skipped_units)} reserved units"
+                      if result.skipped_units else ""))
+
+    _run(go)
+
+
+@app.command()
+def inspect(
+    stream: Annotated[Path, typer.Argument(help="vcmref stream")],
+    json_out: Annotated[bool, typer.Option("--json", help="JSON instead of text")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write to a file")]
+    = None,
+) -> None:
+    """List every syntax element of every unit with its bit offset."""
+
+    def go() -> None:
+        import json
+
+        from vcmref.bitstream.inspect import format_text, inspect_stream
+
+        sig, units = inspect_stream(_read_stream(stream))
+        if json_out:
+            text = json.dumps({"signature": [e.__dict__ for e in sig],
+                               "units": [u.to_json() for u in units]}, indent=1)
+        else:
+            text = format_text(sig, units)
+        if output is None:
+            typer.echo(text)
+        else:
+            write_atomic(output, (text + "\n").encode())
+
+    _run(go)
+
+
+@app.command()
+def extract(
+    stream: Annotated[Path, typer.Argument(help="vcmref stream")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="stream file to write")],
+    layers: Annotated[int | None, typer.Option(help="keep layers 0..N-1")] = None,
+    drop: Annotated[str, typer.Option(help="comma-separated unit indices to drop (as "
+                                      "`inspect` numbers them)")] = "",
+) -> None:
+    """Sub-bitstream extraction: keep the first layers, or drop listed units."""
+
+    def go() -> None:
+        from vcmref.bitstream.extract import extract as do_extract
+
+        try:
+            dropped = {int(v) for v in drop.split(",") if v.strip()}
+        except ValueError:
+            raise CliError(f"--drop {drop!r}: expected comma-separated unit indices") from None
+        data = _read_stream(stream)
+        out = do_extract(data, max_layers=layers, drop_units=dropped)
+        write_atomic(output, out)
+        typer.echo(f"{output}: {len(out)} bytes (from {len(data)})")
+
+    _run(go)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="folder for the demo's files")] = Path(
+        "vcmref-demo"),
+) -> None:
+    """Round trip an embedded example tensor through encode, inspect, extract and decode."""
+
+    def go() -> None:
+        from vcmref.demo import run_demo
+
+        run_demo(workdir, typer.echo)
+
+    _run(go)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

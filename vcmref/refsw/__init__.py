@@ -1,0 +1,1 @@
+"""Reference software: normative decoder and processes; the encoder lives in refsw.encoder."""
