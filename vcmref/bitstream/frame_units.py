@@ -109,21 +109,17 @@ def tile_model(rw: SyntaxDirection, s: TileModel, sps: StreamParameterSet) -> Ti
     span = 1 << sps.sample_bit_depth
     s.sample_offset = rw.se("sample_offset", s.sample_offset, -span, span)
     n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
+    present = rw.u_list(1, "context_present_flag", None if rw.reading else
+                        [int(w is not None) for w in s.weights], n_ctx)
     if rw.reading:
         s.weights = [None] * n_ctx
     for ctx in range(n_ctx):
-        w = s.weights[ctx]
-        present = rw.flag(f"context_present_flag[{ctx}]", w is not None)
-        if not present:
-            s.weights[ctx] = None
+        if not present[ctx]:
             continue
+        w = s.weights[ctx]
         n = rw.ue(f"num_token_weights_minus1[{ctx}]", None if w is None else len(w) - 1,
                   0, n_tok - 1) + 1
-        if rw.reading:
-            w = [0] * n
-        for i in range(n):
-            w[i] = rw.u(TOKEN_WEIGHT_BITS, f"token_weight[{ctx}][{i}]", w[i],
-                        0, MAX_TOKEN_WEIGHT)
+        w = rw.u_list(TOKEN_WEIGHT_BITS, f"token_weight[{ctx}]", w, n, 0, MAX_TOKEN_WEIGHT)
         if not any(w):
             raise rw.error("a present context needs at least one non-zero weight",
                            f"token_weight[{ctx}]")

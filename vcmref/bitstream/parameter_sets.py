@@ -82,6 +82,7 @@ class StreamParameterSet:
     direct_token_log2: int = 5
     context_magnitude_cap: int = 7
     wavefront_block_size: int = 0  # 0: each cell part is one wavefront block
+    lane_limit: int = 0  # most rANS lanes per step; 0: one step per pass
 
     @property
     def level(self) -> Level:
@@ -218,5 +219,6 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
                                               (1 << s.direct_token_log2) - 1))
         s.wavefront_block_size = rw.ue("wavefront_block_size", s.wavefront_block_size,
                                        0, lv.max_dimension)
+        s.lane_limit = rw.ue("lane_limit", s.lane_limit, 0, lv.max_tensor_samples)
     rw.alignment()
     return s

@@ -85,6 +85,29 @@ class SyntaxDirection:
         self._element(name, f"u({n})", start, v)
         return v
 
+    def u_list(self, n: int, name: str, values: list[int] | None, count: int,
+               lo: int | None = None, hi: int | None = None) -> list[int]:
+        """`count` consecutive u(n) elements of one loop, read or written together."""
+        start = self.bit_position
+        if self.reading:
+            raw = self._bits(n * count, name, None) if count else 0
+            mask = (1 << n) - 1
+            out = [(raw >> (n * (count - 1 - i))) & mask for i in range(count)]
+        else:
+            assert values is not None and len(values) == count
+            out = list(values)
+            packed = 0
+            for v in out:
+                if v < 0 or v >> n:
+                    raise BitstreamError(f"value {v} does not fit in u({n})", unit=self.unit,
+                                         element=name, bit_offset=start)
+                packed = (packed << n) | v
+            self._bits(n * count, name, packed)
+        for i, v in enumerate(out):
+            self._check(f"{name}[{i}]", v, lo, hi, start + n * i)
+        self._element(name, f"u({n})", start, out)
+        return out
+
     def flag(self, name: str, value: bool | int | None = None) -> bool:
         """u(1) read as a boolean."""
         return bool(self.u(1, name, None if value is None else int(bool(value))))

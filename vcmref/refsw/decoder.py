@@ -23,10 +23,10 @@ from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter
 from vcmref.bitstream.syntax import Reader
 from vcmref.bitstream.units import Unit, UnitType, iter_units
 from vcmref.errors import BitstreamError
-from vcmref.refsw.entropy_model import decode_lut, model_tables, unzigzag
+from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
 from vcmref.refsw.quantization import dequantize
-from vcmref.refsw.rans_decoder import decode_unit_tokens
+from vcmref.refsw.rans_decoder import UnitTables, decode_unit_tokens
 from vcmref.refsw.tiles import TileGeometry, scatter_unit_samples, schedule_for, tile_geometry
 
 
@@ -229,8 +229,7 @@ class Decoder:
                 raise BitstreamError(f"{where}: unit_idx {key[2]} but the tile has "
                                      f"{geom.num_units} units", unit=fr.data[key][1].label,
                                      element="unit_idx")
-        freq, cum = model_tables(model, sps)
-        lut = decode_lut(freq, cum).astype(np.int64)
+        tables = UnitTables(*model_tables(model, sps))
         cap, direct = sps.context_magnitude_cap, sps.direct_token_log2
         for unit_idx in range(geom.num_units):
             entry = fr.data.get((layer, t, unit_idx))
@@ -238,9 +237,10 @@ class Decoder:
                 raise BitstreamError(f"{where}: data unit {unit_idx} is missing",
                                      unit=fr.unit.label, element="unit_idx")
             du, unit = entry
-            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size)
+            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
+                                         sps.lane_limit)
             try:
-                u = decode_unit_tokens(du.ans_data, sched, lut, cap, direct)
+                u = decode_unit_tokens(du.ans_data, sched, tables, cap, direct)
             except BitstreamError as e:
                 raise BitstreamError(e.reason, unit=unit.label, element=e.element,
                                      bit_offset=8 * unit.byte_offset) from None

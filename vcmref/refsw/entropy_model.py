@@ -22,16 +22,18 @@ def weight_value(w: np.ndarray) -> np.ndarray:
     return np.where(w > 0, (4 + (w & 3)) << (w >> 2), 0)
 
 
-def token_frequencies(weights: list[int], n_tok: int) -> np.ndarray:
-    """Frequencies (summing to 2**PROB_BITS) of one context's tokens, from their weights."""
-    w = np.zeros(n_tok, dtype=np.int64)
-    w[: len(weights)] = weights
-    r = weight_value(w)
-    total = int(r.sum())
-    f = np.where(r > 0, np.maximum(1, (r << PROB_BITS) // total), 0)
-    biggest = int(np.argmax(f))
-    f[biggest] += PROB_SCALE - int(f.sum())
-    if f[biggest] < 1:
+def token_frequencies(weights: np.ndarray) -> np.ndarray:
+    """Frequencies (each row summing to 2**PROB_BITS) from rows of token weights.
+
+    f = max(1, (R << 12) div sum(R)) for tokens of non-zero weight, 0 otherwise; then the
+    first token of largest f gets 2**12 - sum(f) added."""
+    r = weight_value(np.atleast_2d(weights))
+    total = r.sum(axis=1, keepdims=True)
+    f = np.where(r > 0, np.maximum(1, (r << PROB_BITS) // np.maximum(total, 1)), 0)
+    rows = np.arange(len(f))
+    biggest = np.argmax(f, axis=1)
+    f[rows, biggest] += PROB_SCALE - f.sum(axis=1)
+    if (f[rows, biggest] < 1).any():
         raise BitstreamError("token weights give a frequency below 1", element="token_weight")
     return f
 
@@ -39,40 +41,32 @@ def token_frequencies(weights: list[int], n_tok: int) -> np.ndarray:
 def model_tables(model: TileModel, sps: StreamParameterSet) -> tuple[np.ndarray, np.ndarray]:
     """(freq, cum) arrays of shape (contexts, tokens); absent contexts have all zeros."""
     n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
+    weights = np.zeros((n_ctx, n_tok), dtype=np.int64)
+    present = [ctx for ctx, w in enumerate(model.weights) if w is not None]
+    for ctx in present:
+        w = model.weights[ctx]
+        weights[ctx, : len(w)] = w
     freq = np.zeros((n_ctx, n_tok), dtype=np.int64)
-    for ctx, w in enumerate(model.weights):
-        if w is not None:
-            freq[ctx] = token_frequencies(w, n_tok)
+    if present:
+        freq[present] = token_frequencies(weights[present])
     cum = np.cumsum(freq, axis=1) - freq
     return freq, cum
 
 
 def decode_lut(freq: np.ndarray, cum: np.ndarray) -> np.ndarray:
-    """Slot lookup table: entry [ctx * 4096 + slot] packs (f - 1) | (slot - c) << 12 | t << 24."""
+    """Slot lookup table: entry [ctx * 4096 + slot] packs (f - 1) | (slot - c) << 12 | t << 24;
+    contexts without frequencies get token ABSENT_TOKEN."""
     n_ctx, n_tok = freq.shape
-    lut = np.full(n_ctx * PROB_SCALE, ABSENT_TOKEN << 24, dtype=np.uint32)
-    for ctx in range(n_ctx):
-        f = freq[ctx]
-        if not f.any():
-            continue
-        tok = np.repeat(np.arange(n_tok, dtype=np.uint32), f)
-        slot = np.arange(PROB_SCALE, dtype=np.int64)
-        bias = slot - cum[ctx][tok]
-        lut[ctx * PROB_SCALE : (ctx + 1) * PROB_SCALE] = (
-            (f[tok] - 1) | (bias << 12) | (tok.astype(np.int64) << 24)
-        ).astype(np.uint32)
-    return lut
-
-
-def renorm_bits_table() -> np.ndarray:
-    """NB[v] = STATE_BITS - floor(log2 v): bits a lane reads after a token leaves it at v."""
-    v = np.arange(2 * STATE_LOW, dtype=np.int64)
-    nb = np.zeros(2 * STATE_LOW, dtype=np.uint32)
-    nb[1:] = STATE_BITS - (np.floor(np.log2(v[1:])).astype(np.int64))
-    return nb
-
-
-RENORM_BITS = renorm_bits_table()
+    lut = np.full((n_ctx, PROB_SCALE), ABSENT_TOKEN << 24, dtype=np.int64)
+    present = np.flatnonzero(freq.sum(axis=1) > 0)
+    if present.size:
+        f = freq[present]
+        tok = np.repeat(np.tile(np.arange(n_tok, dtype=np.int64), len(present)), f.ravel())
+        tok = tok.reshape(len(present), PROB_SCALE)
+        rows = np.arange(len(present))[:, None]
+        bias = np.arange(PROB_SCALE, dtype=np.int64)[None, :] - cum[present][rows, tok]
+        lut[present] = (f[rows, tok] - 1) | (bias << 12) | (tok << 24)
+    return lut.ravel()
 
 
 def zigzag(d: np.ndarray) -> np.ndarray:
@@ -82,8 +76,9 @@ def zigzag(d: np.ndarray) -> np.ndarray:
 
 
 def unzigzag(u: np.ndarray) -> np.ndarray:
+    """Inverse of zigzag: (u >> 1) XOR -(u AND 1)."""
     u = np.asarray(u, dtype=np.int64)
-    return np.where(u & 1, -((u + 1) >> 1), u >> 1)
+    return (u >> 1) ^ -(u & 1)
 
 
 def tokens_of(u: np.ndarray, direct_log2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

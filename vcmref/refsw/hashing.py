@@ -10,7 +10,7 @@ import numpy as np
 def layer_samples_md5(planes: list[np.ndarray]) -> bytes:
     """MD5 over the given sample planes, in order, each sample a big-endian 32-bit two's
     complement integer, planes row-major."""
-    h = hashlib.md5()
-    for plane in planes:
-        h.update(np.ascontiguousarray(plane, dtype=">i4").tobytes())
-    return h.digest()
+    if not planes:
+        return hashlib.md5().digest()
+    data = np.concatenate([np.asarray(p).ravel() for p in planes]).astype(">i4")
+    return hashlib.md5(data.tobytes()).digest()

@@ -9,14 +9,41 @@ at the end must be zero bits.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from vcmref.errors import BitstreamError
-from vcmref.refsw.entropy_model import ABSENT_TOKEN, PROB_BITS, STATE_BITS, STATE_LOW
+from vcmref.refsw.entropy_model import (
+    ABSENT_TOKEN,
+    PROB_BITS,
+    STATE_BITS,
+    STATE_LOW,
+    decode_lut,
+)
 from vcmref.refsw.tiles import UnitSchedule
 
 _WINDOW_BITS = 24
 _MASK = (1 << PROB_BITS) - 1
+
+
+def compiled_kernel():
+    """The compiled kernels module, or None (not built, or VCMREF_NUMPY_ONLY=1)."""
+    if os.environ.get("VCMREF_NUMPY_ONLY") == "1":
+        return None
+    try:
+        from vcmref.refsw import _ranskernel
+    except ImportError:
+        return None
+    return _ranskernel
+
+
+_KERNEL_ERRORS = {
+    -1: "lane states read past the end of the ANS data",
+    -2: "renormalization read past the end of the ANS data",
+    -3: "escape bits read past the end of the ANS data",
+    -4: "a sample's context is absent from the tile model",
+}
 
 
 class BitStack:
@@ -61,10 +88,35 @@ def _overrun(where: str) -> BitstreamError:
     return BitstreamError(f"{where} read past the end of the ANS data", element="ans_data")
 
 
+class UnitTables:
+    """A tile model's tables in the forms the two decoding paths use, built once per tile."""
+
+    def __init__(self, freq: np.ndarray, cum: np.ndarray) -> None:
+        self.freq, self.cum = freq, cum
+        self.n_tok = freq.shape[1]
+        self._lut: np.ndarray | None = None
+        self._cum_rows: np.ndarray | None = None
+
+    @property
+    def lut(self) -> np.ndarray:
+        if self._lut is None:
+            self._lut = decode_lut(self.freq, self.cum)
+        return self._lut
+
+    @property
+    def cum_rows(self) -> np.ndarray:
+        """int32 rows of n_tok + 1 cumulative frequencies (the last one 4096, or 0 if absent)."""
+        if self._cum_rows is None:
+            rows = np.zeros((len(self.freq), self.n_tok + 1), dtype=np.int32)
+            rows[:, 1:] = np.cumsum(self.freq, axis=1)
+            self._cum_rows = rows
+        return self._cum_rows
+
+
 def decode_unit_tokens(
     ans: bytes,
     sched: UnitSchedule,
-    lut: np.ndarray,
+    tables: UnitTables,
     cap: int,
     direct_log2: int,
 ) -> np.ndarray:
@@ -72,16 +124,28 @@ def decode_unit_tokens(
     n = sched.n
     lanes = sched.max_lanes
     stack = BitStack(ans, 2 * lanes + 8)
+    kernel = compiled_kernel()
+    if kernel is not None:
+        u = np.zeros(n, dtype=np.int64)
+        rc, rp = kernel.decode_unit(stack.buf, stack.limit_bits, sched.above, sched.left,
+                                    sched.step_bounds, sched.lane_starts, sched.lane_retires,
+                                    tables.cum_rows, tables.n_tok, cap, direct_log2, u)
+        if rc == -6:
+            raise MemoryError("rANS kernel could not allocate its lane states")
+        if rc:
+            raise BitstreamError(_KERNEL_ERRORS[rc], element="ans_data")
+        return _finish(stack, rp, u, sched)
     # Capped magnitudes in decoding order, pre-scaled into LUT index space; index n is the
     # unavailable neighbour (magnitude 0).
     cap_above = np.zeros(n + 1, dtype=np.int64)
     cap_left = np.zeros(n + 1, dtype=np.int64)
     tokens = np.zeros(n, dtype=np.int64)
+    lut = tables.lut
     above_scale = (cap + 1) << PROB_BITS
     x = np.zeros(lanes, dtype=np.int64)
     rp = 0
-    bounds = sched.pass_bounds
-    for p in range(sched.num_passes):
+    bounds = sched.step_bounds
+    for p in range(sched.num_steps):
         s0, s1 = int(bounds[p]), int(bounds[p + 1])
         width = s1 - s0
         first_new = int(sched.lane_starts[p])
@@ -129,9 +193,14 @@ def decode_unit_tokens(
             raise _overrun("escape bits")
         u[esc] = (1 << klen) + stack.read(rp + ends - klen, klen)
         rp = rp_next
+    return _finish(stack, rp, u, sched)
+
+
+def _finish(stack: BitStack, rp: int, u: np.ndarray, sched: UnitSchedule) -> np.ndarray:
+    """Check that only zero bits are left, and put the values in unit order."""
     if stack.any_set_from(rp):
         raise BitstreamError("ANS data does not end in its final state (non-zero bits left)",
                              element="ans_data")
-    out = np.empty(n, dtype=np.int64)
+    out = np.empty(sched.n, dtype=np.int64)
     out[sched.order] = u
     return out

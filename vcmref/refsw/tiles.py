@@ -34,6 +34,7 @@ class TileGeometry:
     def num_units(self) -> int:
         return -(-self.height // self.rows_per_unit)
 
+    @lru_cache(maxsize=1024)  # noqa: B019 - geometries are few and immutable
     def unit_rects(self, unit_idx: int) -> list[tuple[int, int, int]]:
         """(cell k, first row, end row) of every cell part that unit `unit_idx` carries."""
         y0 = unit_idx * self.rows_per_unit
@@ -72,28 +73,31 @@ class UnitSchedule:
     order: np.ndarray  # unit-order sample index of the i-th decoded sample
     above: np.ndarray  # decoding-order index of its above neighbour, or n
     left: np.ndarray  # decoding-order index of its left neighbour, or n
-    pass_bounds: np.ndarray  # pass p decodes order[pass_bounds[p]:pass_bounds[p + 1]]
-    lane_starts: np.ndarray  # lanes [lane_starts[p], width(p)) read their state before pass p
-    lane_retires: np.ndarray  # lanes [lane_retires[p], width(p)) push their state after pass p
+    step_bounds: np.ndarray  # step s decodes order[step_bounds[s]:step_bounds[s + 1]]
+    lane_starts: np.ndarray  # lanes [lane_starts[s], width(s)) read their state before step s
+    lane_retires: np.ndarray  # lanes [lane_retires[s], width(s)) push their state after step s
 
     @property
-    def num_passes(self) -> int:
-        return len(self.pass_bounds) - 1
+    def num_steps(self) -> int:
+        return len(self.step_bounds) - 1
 
     @property
     def max_lanes(self) -> int:
-        return int(np.diff(self.pass_bounds).max()) if self.n else 0
+        return int(np.diff(self.step_bounds).max()) if self.n else 0
 
 
 @lru_cache(maxsize=256)
-def unit_schedule(heights: tuple[int, ...], width: int, block: int) -> UnitSchedule:
+def unit_schedule(heights: tuple[int, ...], width: int, block: int,
+                  lane_limit: int = 0) -> UnitSchedule:
     """Wavefront schedule of cell parts of the given heights, all `width` samples wide.
 
     Each part is cut into blocks of `block` x `block` samples (from its top-left corner; the
     last ones smaller). Pass p holds the samples with x' + y' == p, where (x', y') are the
     coordinates within the block, of every block of every part; within a pass, samples are
-    ordered by part, then block (row-major), then row; the i-th sample of a pass is decoded by
-    lane i. A neighbour outside the sample's block is unavailable.
+    ordered by part, then block (row-major), then row. A neighbour outside the sample's block
+    is unavailable. With a lane limit L > 0, pass p is decoded in steps of at most L samples
+    (sample i of the pass in step i div L by lane i mod L); with L = 0 each pass is one step and
+    sample i is decoded by lane i.
     """
     h = np.asarray(heights, dtype=np.int64)
     n = int(h.sum()) * width
@@ -105,8 +109,14 @@ def unit_schedule(heights: tuple[int, ...], width: int, block: int) -> UnitSched
     block_index = (y // block) * (-(-width // block)) + x // block
     pass_of = bx + by
     order = np.lexsort((y, block_index, part, pass_of))
-    counts = np.bincount(pass_of, minlength=1)
-    bounds = np.concatenate(([0], np.cumsum(counts)))
+    pass_bounds = np.concatenate(([0], np.cumsum(np.bincount(pass_of, minlength=1))))
+    if lane_limit > 0:
+        starts = np.concatenate([np.arange(a, b, lane_limit)
+                                 for a, b in zip(pass_bounds[:-1], pass_bounds[1:], strict=True)])
+        bounds = np.append(starts, n)
+    else:
+        bounds = pass_bounds
+    counts = np.diff(bounds)
     rank = np.empty(n + 1, dtype=np.int64)
     rank[order] = np.arange(n, dtype=np.int64)
     rank[n] = n
@@ -120,20 +130,20 @@ def unit_schedule(heights: tuple[int, ...], width: int, block: int) -> UnitSched
         order=order.astype(np.int64),
         above=above[order].astype(np.int64),
         left=left[order].astype(np.int64),
-        pass_bounds=bounds.astype(np.int64),
+        step_bounds=bounds.astype(np.int64),
         lane_starts=np.minimum(prefix_max, counts).astype(np.int64),
         lane_retires=np.minimum(suffix_max, counts).astype(np.int64),
     )
 
 
-def schedule_for(geom: TileGeometry, unit_idx: int,
-                 block: int) -> tuple[list[tuple[int, int, int]], UnitSchedule]:
+def schedule_for(geom: TileGeometry, unit_idx: int, block: int,
+                 lane_limit: int) -> tuple[list[tuple[int, int, int]], UnitSchedule]:
     """The unit's cell parts and its decoding schedule (block 0: one block per part)."""
     rects = geom.unit_rects(unit_idx)
     heights = tuple(b - a for _, a, b in rects)
     if block == 0:
         block = max(max(heights), geom.cell_width)
-    return rects, unit_schedule(heights, geom.cell_width, block)
+    return rects, unit_schedule(heights, geom.cell_width, block, lane_limit)
 
 
 def gather_unit_samples(tensor: np.ndarray, geom: TileGeometry,

@@ -71,6 +71,7 @@ class EncoderConfig:
     context_cap: int = 7
     direct_token_log2: int = 5
     wavefront_block_size: int = 0
+    lane_limit: int = 0  # most rANS lanes per step; 0: a whole wavefront pass per step
     model_id: str = ""
     split_point: str = ""
     hashes: bool = True
@@ -163,7 +164,8 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
         sample_bit_depth=cfg.bit_depth, quant_mode=mode,
         init_qp=cfg.qp if (mode == QuantMode.UNIFORM_QP and cfg.qp is not None) else 0,
         layers=layers, tile_layouts=layouts, direct_token_log2=cfg.direct_token_log2,
-        context_magnitude_cap=cfg.context_cap, wavefront_block_size=cfg.wavefront_block_size)
+        context_magnitude_cap=cfg.context_cap, wavefront_block_size=cfg.wavefront_block_size,
+        lane_limit=cfg.lane_limit)
     sps.tile_padding_value = min(max(0, sps.sample_min), sps.sample_max)
     return sps
 
@@ -247,12 +249,14 @@ class Encoder:
         n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
         counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
         for unit_idx in range(geom.num_units):
-            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size)
+            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
+                                         sps.lane_limit)
             u = zigzag(gather_unit_samples(samples, geom, rects) - offset)[sched.order]
             capped = np.append(np.minimum(u, cap), 0)
             ctx = contexts_of(capped[sched.above], capped[sched.left], cap)
             tok, raw_len, raw_val = tokens_of(u, direct)
-            np.add.at(counts, (ctx, tok), 1)
+            counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
+                n_ctx, n_tok)
             coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
         model = TileModel(f, t, offset, [_weights_from_counts(c) for c in counts])
         units.append(_serialize(tile_model, UnitType.TILE_MODEL, layer, model, sps))

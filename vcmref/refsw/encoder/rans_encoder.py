@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vcmref.refsw.entropy_model import PROB_BITS, STATE_BITS, STATE_LOW
+from vcmref.refsw.rans_decoder import compiled_kernel
 from vcmref.refsw.tiles import UnitSchedule
 
 
@@ -82,7 +83,7 @@ def encode_unit_tokens(
     tables: EncodeTables,
 ) -> bytes:
     """Encode a unit's tokens (given in decoding order) into its ANS data."""
-    bounds = sched.pass_bounds
+    bounds = sched.step_bounds
     lanes = sched.max_lanes
     x = np.full(lanes, STATE_LOW, dtype=np.int64)
     stack = _BitStack(len(tokens) * 4 + STATE_BITS * lanes)
@@ -90,9 +91,15 @@ def encode_unit_tokens(
     ctab = tables.cum[contexts, tokens]
     btab = tables.base_bits[contexts, tokens]
     ttab = tables.threshold[contexts, tokens]
+    kernel = compiled_kernel()
+    if kernel is not None:
+        return kernel.encode_unit(ftab, ctab, btab, ttab,
+                                  np.ascontiguousarray(raw_len, dtype=np.int64),
+                                  np.ascontiguousarray(raw_val, dtype=np.int64),
+                                  sched.step_bounds, sched.lane_starts, sched.lane_retires)
     state_bits = np.uint8(STATE_BITS)
     stack.push_in_read_order(expand_bits(raw_val, raw_len))
-    for p in range(sched.num_passes - 1, -1, -1):
+    for p in range(sched.num_steps - 1, -1, -1):
         s0, s1 = int(bounds[p]), int(bounds[p + 1])
         width = s1 - s0
         retire = int(sched.lane_retires[p])

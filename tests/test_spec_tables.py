@@ -1,0 +1,229 @@
+"""The syntax tables of docs/spec.md match what the code's syntax functions read.
+
+Every `### Syntax: NAME` table of the spec lists, in order, the syntax elements of one structure
+(loop indices left out) with their descriptors; rows whose first cell starts with `for`, `if`,
+`else` or `}` show the control flow and are ignored here. The code's side is traced: streams
+that take every branch of every syntax function are encoded, parsed with the Tracer
+(`inspect_stream`), and the distinct (base name, descriptor) pairs of each structure are merged
+over all variants in first-appearance order. The merge keeps the order of each variant, so an
+element that only one variant has (one branch of an `if`) lands where that variant reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vcmref.bitstream.inspect import PAYLOAD_STRUCTURES, inspect_stream
+from vcmref.bitstream.parameter_sets import stream_parameter_set
+from vcmref.bitstream.syntax import Tracer, Writer, base_name
+from vcmref.bitstream.units import UnitType
+from vcmref.refsw.encoder import EncoderConfig, encode
+from vcmref.refsw.encoder.encoder import build_sps
+
+SPEC = Path(__file__).resolve().parent.parent / "docs" / "spec.md"
+
+STRUCTURES = ["stream", "unit_header", *PAYLOAD_STRUCTURES.values()]
+
+# Elements whose u(n) width is derived from earlier elements: the spec writes them u(v).
+VARIABLE_WIDTH = {"channel_order"}
+
+_CONTROL_ROW = re.compile(r"^(?:for|if|else)\b|^\}")
+_HEADING = re.compile(r"^###\s+Syntax:\s*(\S+)\s*$")
+
+Pair = tuple[str, str]
+
+
+# -- the spec side ------------------------------------------------------------------------------
+
+def _cells(line: str) -> list[str]:
+    return [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
+
+
+def spec_tables(text: str) -> dict[str, list[Pair]]:
+    """(element, descriptor) rows of every `### Syntax: NAME` table, control rows dropped."""
+    tables: dict[str, list[Pair]] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _HEADING.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        name = m.group(1)
+        assert name not in tables, f"two syntax tables named {name}"
+        while i < len(lines) and not lines[i].lstrip().startswith("|"):
+            assert not lines[i].startswith("#"), f"syntax table {name} has no table"
+            i += 1
+        rows: list[Pair] = []
+        header_seen = False
+        while i < len(lines) and lines[i].lstrip().startswith("|"):
+            cells = _cells(lines[i])
+            i += 1
+            if not header_seen:
+                assert cells[:2] == ["syntax element", "descriptor"], (name, cells)
+                header_seen = True
+                continue
+            if set("".join(cells)) <= set("-: "):
+                continue  # the |---|---| separator
+            if _CONTROL_ROW.match(cells[0]):
+                continue
+            assert len(cells) >= 2 and cells[1], f"{name}: row without descriptor: {cells}"
+            rows.append((cells[0], cells[1]))
+        tables[name] = rows
+    return tables
+
+
+@pytest.fixture(scope="module")
+def spec_text() -> str:
+    return SPEC.read_text(encoding="utf-8")
+
+
+# -- the code side ------------------------------------------------------------------------------
+
+def _tensors(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "backbone.p3": rng.standard_normal((6, 5, 7)).astype(np.float32),
+        "backbone.p4": (3.0 * rng.standard_normal((3, 4, 4))).astype(np.float32),
+    }
+
+
+CONFIGS = [
+    EncoderConfig(quant="minmax", layers=2, rows_per_unit=3, model_id="yolox-nano",
+                  split_point="backbone"),
+    EncoderConfig(quant="minmax-channel", layers=2, bit_depth=8, wavefront_block_size=2),
+    EncoderConfig(quant="qp", qp=40, layers=2, bit_depth=12, context_cap=3,
+                  direct_token_log2=2),
+    EncoderConfig(quant="step", step=0.05, layers=1, bit_depth=6, tile_columns=2,
+                  rows_per_unit=1, model_id="m"),
+]
+
+
+def _normalise(name: str, descriptor: str) -> Pair:
+    base = base_name(name)
+    if descriptor.startswith("b("):
+        descriptor = "b(8*n)"
+    elif base in VARIABLE_WIDTH and re.fullmatch(r"u\(\d+\)", descriptor):
+        descriptor = "u(v)"
+    return base, descriptor
+
+
+def _distinct(elements) -> list[Pair]:
+    out: list[Pair] = []
+    for e in elements:
+        pair = _normalise(e.name, e.descriptor)
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+def _merge(variants: list[list[Pair]]) -> list[Pair]:
+    """One order that keeps the order of every variant; ties go to the earliest appearance."""
+    rank: dict[Pair, int] = {}
+    succ: dict[Pair, set[Pair]] = defaultdict(set)
+    indeg: dict[Pair, int] = defaultdict(int)
+    for seq in variants:
+        for pair in seq:
+            rank.setdefault(pair, len(rank))
+        for a, b in zip(seq, seq[1:]):
+            if b not in succ[a]:
+                succ[a].add(b)
+                indeg[b] += 1
+    out: list[Pair] = []
+    ready = [p for p in rank if indeg[p] == 0]
+    while ready:
+        ready.sort(key=rank.__getitem__)
+        pair = ready.pop(0)
+        out.append(pair)
+        for b in succ[pair]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
+    assert len(out) == len(rank), f"variants disagree on the element order: {variants}"
+    return out
+
+
+def _explicit_order_sps() -> tuple[list[Pair], list]:
+    """An SPS with explicit channel orders (the encoder never writes one), traced."""
+    tensors = {k: v[None] for k, v in _tensors(7).items()}
+    sps = build_sps(tensors, EncoderConfig(quant="qp", qp=20, layers=2))
+    sps.tile_layouts[0].channel_order = [5, 3, 1, 0, 2, 4]
+    sps.tile_layouts[1].channel_order = [2, 0, 1]
+    w = Writer(unit="stream_parameter_set")
+    stream_parameter_set(w, sps)
+    tr = Tracer(w.getvalue(), unit="stream_parameter_set")
+    back = stream_parameter_set(tr, type(sps)())
+    assert [tl.channel_order for tl in back.tile_layouts] == [[5, 3, 1, 0, 2, 4], [2, 0, 1]]
+    return _distinct(tr.elements), tr.elements
+
+
+@pytest.fixture(scope="module")
+def traced() -> dict[str, list[Pair]]:
+    """Merged (base name, descriptor) lists of every structure over all stream variants."""
+    variants: dict[str, list[list[Pair]]] = defaultdict(list)
+    for k, cfg in enumerate(CONFIGS):
+        sig, units = inspect_stream(encode(_tensors(k), cfg))
+        variants["stream"].append(_distinct(sig))
+        per_unit: dict[str, list] = defaultdict(list)
+        for iu in units:
+            variants["unit_header"].append(_distinct(iu.header))
+            per_unit[PAYLOAD_STRUCTURES[UnitType(iu.unit_type)]].append(_distinct(iu.payload))
+        for name, seqs in per_unit.items():
+            variants[name].extend(seqs)
+    variants["stream_parameter_set"].append(_explicit_order_sps()[0])
+    return {name: _merge(seqs) for name, seqs in variants.items()}
+
+
+# -- the tests ----------------------------------------------------------------------------------
+
+def test_every_structure_has_one_table(spec_text):
+    tables = spec_tables(spec_text)
+    assert sorted(tables) == sorted(STRUCTURES)
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_syntax_table_matches_code(spec_text, traced, structure):
+    assert structure in traced, f"no traced unit of {structure}"
+    assert spec_tables(spec_text)[structure] == traced[structure]
+
+
+def test_every_branch_is_traced(traced):
+    """The variants really reach both sides of every condition."""
+    names = {n for pairs in traced.values() for n, _ in pairs}
+    for name in ("init_qp", "num_ref_layers", "ref_layer_idx", "channel_order",
+                 "tensor_min", "channel_min", "qp_delta", "quant_step",
+                 "num_token_weights_minus1", "token_weight", "alignment_zero_bit"):
+        assert name in names, name
+    for structure in ("stream_parameter_set", "frame_header", "tile_model", "data_unit",
+                      "data_hash"):
+        assert ("alignment_zero_bit", "f(1)") in traced[structure], structure
+
+
+def test_channel_order_width():
+    """channel_order[t][i] is u(Max(1, Ceil(Log2(C)))) bits wide."""
+    _, elements = _explicit_order_sps()
+    widths = {int(re.search(r"\d+", e.descriptor).group()) for e in elements
+              if base_name(e.name) == "channel_order" and e.name.startswith("channel_order[0]")}
+    assert widths == {max(1, (6 - 1).bit_length())}
+    widths = {int(re.search(r"\d+", e.descriptor).group()) for e in elements
+              if e.name.startswith("channel_order[1]")}
+    assert widths == {max(1, (3 - 1).bit_length())}
+
+
+def test_unit_type_table(spec_text):
+    """Every unit type has a row (value, name, structure) in the spec's unit type table."""
+    m = re.search(r"^### Unit types\s*$(.*?)^#", spec_text, re.S | re.M)
+    assert m, "no '### Unit types' section"
+    rows = [_cells(line) for line in m.group(1).splitlines() if line.lstrip().startswith("|")]
+    by_value = {r[0]: r for r in rows[2:]}
+    for ut in UnitType:
+        row = by_value.get(str(int(ut)))
+        assert row is not None, f"unit type {int(ut)} missing"
+        assert row[1] == ut.name, row
+        assert row[2] == PAYLOAD_STRUCTURES[ut], row
+    assert "0" in by_value and "7..127" in by_value
