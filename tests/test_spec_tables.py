@@ -96,7 +96,8 @@ def _tensors(seed: int) -> dict[str, np.ndarray]:
 CONFIGS = [
     EncoderConfig(quant="minmax", layers=2, rows_per_unit=3, model_id="yolox-nano",
                   split_point="backbone"),
-    EncoderConfig(quant="minmax-channel", layers=2, bit_depth=8, wavefront_block_size=2),
+    EncoderConfig(quant="minmax-channel", layers=2, bit_depth=8, wavefront_block_size=2,
+                  lane_limit=4),
     EncoderConfig(quant="qp", qp=40, layers=2, bit_depth=12, context_cap=3,
                   direct_token_log2=2),
     EncoderConfig(quant="step", step=0.05, layers=1, bit_depth=6, tile_columns=2,
@@ -130,7 +131,7 @@ def _merge(variants: list[list[Pair]]) -> list[Pair]:
     for seq in variants:
         for pair in seq:
             rank.setdefault(pair, len(rank))
-        for a, b in zip(seq, seq[1:]):
+        for a, b in zip(seq, seq[1:], strict=False):
             if b not in succ[a]:
                 succ[a].add(b)
                 indeg[b] += 1

@@ -110,8 +110,11 @@ def encode(
     tile_columns: Annotated[int | None, typer.Option(help="cells per tile row")] = None,
     rows_per_unit: Annotated[int, typer.Option(help="tile rows per data unit; 0: one unit "
                                                "per tile")] = 0,
-    context_cap: Annotated[int, typer.Option(help="neighbour magnitude cap of contexts")] = 7,
+    max_class: Annotated[int, typer.Option(help="magnitude classes of context neighbours, "
+                                           "minus one (0 to 7 with the default escapes)")] = 7,
     block: Annotated[int, typer.Option(help="wavefront block size; 0: whole cells")] = 0,
+    lanes: Annotated[int, typer.Option(help="most rANS lanes per step (fewer: smaller "
+                                       "stream, slower numpy decoding); 0: no limit")] = 64,
     model_id: Annotated[str, typer.Option(help="model the features come from")] = "",
     split_point: Annotated[str, typer.Option(help="split point of the model")] = "",
     no_hash: Annotated[bool, typer.Option("--no-hash", help="omit decoded-data hash units")]
@@ -125,7 +128,8 @@ def encode(
         data = load_tensors(tensors)
         cfg = EncoderConfig(bit_depth=bit_depth, quant=quant, qp=qp, step=step, layers=layers,
                             tile_columns=tile_columns, rows_per_unit=rows_per_unit,
-                            context_cap=context_cap, wavefront_block_size=block,
+                            max_magnitude_class=max_class, wavefront_block_size=block,
+                            lane_limit=lanes,
                             model_id=model_id, split_point=split_point, hashes=not no_hash)
         enc = Encoder(cfg)
         t0 = time.perf_counter()

@@ -93,7 +93,7 @@ class TileModel:
 
 
 def num_contexts(sps: StreamParameterSet) -> int:
-    return (sps.context_magnitude_cap + 1) ** 2
+    return (sps.max_magnitude_class + 1) ** 2
 
 
 def num_tokens(sps: StreamParameterSet) -> int:

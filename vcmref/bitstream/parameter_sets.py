@@ -11,7 +11,10 @@ from vcmref.bitstream.syntax import SyntaxDirection
 MAX_NAME_BYTES = 255
 MAX_SAMPLE_BIT_DEPTH = 16
 MAX_QP = 63
-CONTEXT_MAGNITUDE_CAP_MAX = 15
+MAX_MAGNITUDE_CLASS = 15
+# u >= MAGNITUDE_CLASS_THRESHOLDS[c - 1] puts a magnitude index u in class c or above;
+# T_c = ceil(2**(c / 1.5) - 1), so class(u) = min(floor(1.5 * log2(u + 1)), max_magnitude_class).
+MAGNITUDE_CLASS_THRESHOLDS = (1, 2, 3, 6, 10, 15, 25, 40, 63, 101, 161, 255, 406, 645, 1023)
 DIRECT_TOKEN_LOG2_RANGE = (2, 6)
 
 
@@ -80,7 +83,7 @@ class StreamParameterSet:
     tile_padding_value: int = 0
     entropy_coder: EntropyCoder = EntropyCoder.WAVEFRONT_RANS
     direct_token_log2: int = 5
-    context_magnitude_cap: int = 7
+    max_magnitude_class: int = 7
     wavefront_block_size: int = 0  # 0: each cell part is one wavefront block
     lane_limit: int = 0  # most rANS lanes per step; 0: one step per pass
 
@@ -214,9 +217,10 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
     if s.entropy_coder == EntropyCoder.WAVEFRONT_RANS:
         s.direct_token_log2 = rw.u(3, "direct_token_log2", s.direct_token_log2,
                                    *DIRECT_TOKEN_LOG2_RANGE)
-        s.context_magnitude_cap = rw.u(4, "context_magnitude_cap", s.context_magnitude_cap,
-                                       0, min(CONTEXT_MAGNITUDE_CAP_MAX,
-                                              (1 << s.direct_token_log2) - 1))
+        # Every escape token must fall in the top class, so that contexts need no escape bits.
+        top = max(c for c in range(MAX_MAGNITUDE_CLASS + 1)
+                  if c == 0 or MAGNITUDE_CLASS_THRESHOLDS[c - 1] <= 1 << s.direct_token_log2)
+        s.max_magnitude_class = rw.u(4, "max_magnitude_class", s.max_magnitude_class, 0, top)
         s.wavefront_block_size = rw.ue("wavefront_block_size", s.wavefront_block_size,
                                        0, lv.max_dimension)
         s.lane_limit = rw.ue("lane_limit", s.lane_limit, 0, lv.max_tensor_samples)

@@ -43,8 +43,9 @@ static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0;
 static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_t *above,
                        const int64_t *left, int64_t num_steps, const int64_t *bounds,
                        const int64_t *lane_starts, const int64_t *lane_retires,
-                       const int32_t *cum, int64_t n_tok, int64_t cap, int64_t direct_log2,
-                       int64_t *tokens, int64_t *final_pos) {
+                       const int32_t *cum, int64_t n_tok, const int64_t *token_class,
+                       int64_t max_class, int64_t direct_log2, int64_t *tokens,
+                       int64_t *final_pos) {
     int64_t max_width = 0;
     for (int64_t s = 0; s < num_steps; s++)
         if (bounds[s + 1] - bounds[s] > max_width) max_width = bounds[s + 1] - bounds[s];
@@ -52,7 +53,7 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
     int64_t *capped = (int64_t *)calloc((size_t)(n + 1), sizeof(int64_t));
     if (!x || !capped) { free(x); free(capped); return E_NOMEM; }
     int64_t rp = 0;
-    int64_t stride = cap + 1;
+    int64_t stride = max_class + 1;
     int rc = 0;
     for (int64_t s = 0; s < num_steps && rc == 0; s++) {
         int64_t s0 = bounds[s], width = bounds[s + 1] - s0;
@@ -87,7 +88,7 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
             x[j] = (xp << nb) | read_bits(buf, rp, nb);
             rp += nb;
             tokens[i] = tok;
-            capped[i] = tok < cap ? tok : cap;
+            capped[i] = token_class[tok];
         }
         if (rc) break;
         int64_t k = width - lane_retires[s];
@@ -117,11 +118,11 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
 }
 
 static PyObject *py_decode_unit(PyObject *self, PyObject *args) {
-    Py_buffer bbuf, above, left, bounds, starts, retires, cum, tokens;
-    Py_ssize_t limit_bits, n_tok, cap, direct_log2;
-    if (!PyArg_ParseTuple(args, "w*ny*y*y*y*y*y*nnnw*", &bbuf, &limit_bits, &above, &left,
-                          &bounds, &starts, &retires, &cum, &n_tok, &cap, &direct_log2,
-                          &tokens))
+    Py_buffer bbuf, above, left, bounds, starts, retires, cum, classes, tokens;
+    Py_ssize_t limit_bits, n_tok, max_class, direct_log2;
+    if (!PyArg_ParseTuple(args, "w*ny*y*y*y*y*y*ny*nnw*", &bbuf, &limit_bits, &above, &left,
+                          &bounds, &starts, &retires, &cum, &n_tok, &classes, &max_class,
+                          &direct_log2, &tokens))
         return NULL;
     int64_t n = (int64_t)(tokens.len / 8);
     int64_t steps = (int64_t)(bounds.len / 8) - 1;
@@ -131,12 +132,12 @@ static PyObject *py_decode_unit(PyObject *self, PyObject *args) {
     rc = decode_unit((uint8_t *)bbuf.buf, limit_bits, n, (const int64_t *)above.buf,
                      (const int64_t *)left.buf, steps, (const int64_t *)bounds.buf,
                      (const int64_t *)starts.buf, (const int64_t *)retires.buf,
-                     (const int32_t *)cum.buf, n_tok, cap, direct_log2, (int64_t *)tokens.buf,
-                     &final_pos);
+                     (const int32_t *)cum.buf, n_tok, (const int64_t *)classes.buf, max_class,
+                     direct_log2, (int64_t *)tokens.buf, &final_pos);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&bbuf); PyBuffer_Release(&above); PyBuffer_Release(&left);
     PyBuffer_Release(&bounds); PyBuffer_Release(&starts); PyBuffer_Release(&retires);
-    PyBuffer_Release(&cum); PyBuffer_Release(&tokens);
+    PyBuffer_Release(&cum); PyBuffer_Release(&classes); PyBuffer_Release(&tokens);
     return Py_BuildValue("iL", rc, (long long)final_pos);
 }
 

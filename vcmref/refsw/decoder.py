@@ -230,7 +230,7 @@ class Decoder:
                                      f"{geom.num_units} units", unit=fr.data[key][1].label,
                                      element="unit_idx")
         tables = UnitTables(*model_tables(model, sps))
-        cap, direct = sps.context_magnitude_cap, sps.direct_token_log2
+        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
         for unit_idx in range(geom.num_units):
             entry = fr.data.get((layer, t, unit_idx))
             if entry is None:
@@ -240,7 +240,7 @@ class Decoder:
             rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
                                          sps.lane_limit)
             try:
-                u = decode_unit_tokens(du.ans_data, sched, tables, cap, direct)
+                u = decode_unit_tokens(du.ans_data, sched, tables, max_class, direct)
             except BitstreamError as e:
                 raise BitstreamError(e.reason, unit=unit.label, element=e.element,
                                      bit_offset=8 * unit.byte_offset) from None

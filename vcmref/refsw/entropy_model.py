@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from vcmref.bitstream.frame_units import TileModel, num_contexts, num_tokens
-from vcmref.bitstream.parameter_sets import StreamParameterSet
+from vcmref.bitstream.parameter_sets import MAGNITUDE_CLASS_THRESHOLDS, StreamParameterSet
 from vcmref.errors import BitstreamError
 
 PROB_BITS = 12
@@ -98,6 +98,20 @@ def tokens_of(u: np.ndarray, direct_log2: int) -> tuple[np.ndarray, np.ndarray, 
     return tok, raw_len, raw_val
 
 
-def contexts_of(cap_above: np.ndarray, cap_left: np.ndarray, cap: int) -> np.ndarray:
-    """Context index from the capped magnitudes of the above and left neighbours."""
-    return cap_above * (cap + 1) + cap_left
+def magnitude_class(u: np.ndarray, max_class: int) -> np.ndarray:
+    """min(floor(1.5 * log2(u + 1)), max_class), through the spec's threshold table."""
+    thresholds = np.asarray(MAGNITUDE_CLASS_THRESHOLDS, dtype=np.int64)
+    return np.minimum(np.searchsorted(thresholds, u, side="right"), max_class)
+
+
+def token_classes(direct_log2: int, max_class: int) -> np.ndarray:
+    """Magnitude class of each token value 0..255 (escape tokens: the top class)."""
+    t = np.arange(256, dtype=np.int64)
+    direct = 1 << direct_log2
+    return np.where(t < direct, magnitude_class(np.minimum(t, direct - 1), max_class),
+                    max_class)
+
+
+def contexts_of(class_above: np.ndarray, class_left: np.ndarray, max_class: int) -> np.ndarray:
+    """Context index from the magnitude classes of the above and left neighbours."""
+    return class_above * (max_class + 1) + class_left

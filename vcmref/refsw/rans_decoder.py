@@ -20,6 +20,7 @@ from vcmref.refsw.entropy_model import (
     STATE_BITS,
     STATE_LOW,
     decode_lut,
+    token_classes,
 )
 from vcmref.refsw.tiles import UnitSchedule
 
@@ -117,31 +118,33 @@ def decode_unit_tokens(
     ans: bytes,
     sched: UnitSchedule,
     tables: UnitTables,
-    cap: int,
+    max_class: int,
     direct_log2: int,
 ) -> np.ndarray:
     """Decode the magnitude indices u of a data unit's samples, in unit order."""
     n = sched.n
     lanes = sched.max_lanes
     stack = BitStack(ans, 2 * lanes + 8)
+    classes = token_classes(direct_log2, max_class)
     kernel = compiled_kernel()
     if kernel is not None:
         u = np.zeros(n, dtype=np.int64)
         rc, rp = kernel.decode_unit(stack.buf, stack.limit_bits, sched.above, sched.left,
                                     sched.step_bounds, sched.lane_starts, sched.lane_retires,
-                                    tables.cum_rows, tables.n_tok, cap, direct_log2, u)
+                                    tables.cum_rows, tables.n_tok, classes, max_class,
+                                    direct_log2, u)
         if rc == -6:
             raise MemoryError("rANS kernel could not allocate its lane states")
         if rc:
             raise BitstreamError(_KERNEL_ERRORS[rc], element="ans_data")
         return _finish(stack, rp, u, sched)
-    # Capped magnitudes in decoding order, pre-scaled into LUT index space; index n is the
-    # unavailable neighbour (magnitude 0).
-    cap_above = np.zeros(n + 1, dtype=np.int64)
-    cap_left = np.zeros(n + 1, dtype=np.int64)
+    # Magnitude classes in decoding order, pre-scaled into LUT index space; index n is the
+    # unavailable neighbour (class 0).
+    class_above = np.zeros(n + 1, dtype=np.int64)
+    class_left = np.zeros(n + 1, dtype=np.int64)
     tokens = np.zeros(n, dtype=np.int64)
     lut = tables.lut
-    above_scale = (cap + 1) << PROB_BITS
+    above_scale = (max_class + 1) << PROB_BITS
     x = np.zeros(lanes, dtype=np.int64)
     rp = 0
     bounds = sched.step_bounds
@@ -157,7 +160,8 @@ def decode_unit_tokens(
                 raise _overrun("lane states")
             x[first_new:width] = STATE_LOW + stack.read(offs, STATE_BITS)
         xs = x[:width]
-        e = lut[cap_above[sched.above[s0:s1]] + cap_left[sched.left[s0:s1]] + (xs & _MASK)]
+        e = lut[class_above[sched.above[s0:s1]] + class_left[sched.left[s0:s1]]
+                + (xs & _MASK)]
         tok = e >> 24
         xp = ((e & _MASK) + 1) * (xs >> PROB_BITS) + ((e >> 12) & _MASK)
         # bits to read = STATE_BITS - floor(log2 xp); xp < 2**17 is exact in binary32.
@@ -169,9 +173,9 @@ def decode_unit_tokens(
         x[:width] = (xp << nb) | stack.read(rp + ends - nb, nb)
         rp = rp_next
         tokens[s0:s1] = tok
-        capped = np.minimum(tok, cap)
-        cap_above[s0:s1] = capped * above_scale
-        cap_left[s0:s1] = capped << PROB_BITS
+        cls = classes[tok]
+        class_above[s0:s1] = cls * above_scale
+        class_left[s0:s1] = cls << PROB_BITS
 
         retire = int(sched.lane_retires[p])
         if retire < width:

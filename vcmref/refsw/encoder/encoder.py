@@ -41,6 +41,7 @@ from vcmref.refsw.encoder.rans_encoder import EncodeTables, encode_unit_tokens
 from vcmref.refsw.entropy_model import (
     PROB_SCALE,
     contexts_of,
+    magnitude_class,
     model_tables,
     tokens_of,
     zigzag,
@@ -68,10 +69,10 @@ class EncoderConfig:
     layer_channels: list[dict[str, int]] | None = None  # or explicit counts per layer
     tile_columns: int | None = None  # cells per tile row; None: about square tiles
     rows_per_unit: int = 0  # tile rows per data unit; 0: one unit per tile
-    context_cap: int = 7
+    max_magnitude_class: int = 7  # contexts: classes of the above and left magnitudes
     direct_token_log2: int = 5
     wavefront_block_size: int = 0
-    lane_limit: int = 0  # most rANS lanes per step; 0: a whole wavefront pass per step
+    lane_limit: int = 64  # most rANS lanes per step; 0: a whole wavefront pass per step
     model_id: str = ""
     split_point: str = ""
     hashes: bool = True
@@ -164,7 +165,7 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
         sample_bit_depth=cfg.bit_depth, quant_mode=mode,
         init_qp=cfg.qp if (mode == QuantMode.UNIFORM_QP and cfg.qp is not None) else 0,
         layers=layers, tile_layouts=layouts, direct_token_log2=cfg.direct_token_log2,
-        context_magnitude_cap=cfg.context_cap, wavefront_block_size=cfg.wavefront_block_size,
+        max_magnitude_class=cfg.max_magnitude_class, wavefront_block_size=cfg.wavefront_block_size,
         lane_limit=cfg.lane_limit)
     sps.tile_padding_value = min(max(0, sps.sample_min), sps.sample_max)
     return sps
@@ -240,7 +241,7 @@ class Encoder:
 
     def _encode_tile(self, sps: StreamParameterSet, f: int, t: int, layer: int, geom,
                      samples: np.ndarray) -> list[bytes]:
-        cap, direct = sps.context_magnitude_cap, sps.direct_token_log2
+        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
         chans = samples[list(geom.channels)]
         lo = int(chans.min())
         offset = lo + int(np.argmax(np.bincount((chans - lo).ravel())))
@@ -252,8 +253,8 @@ class Encoder:
             rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
                                          sps.lane_limit)
             u = zigzag(gather_unit_samples(samples, geom, rects) - offset)[sched.order]
-            capped = np.append(np.minimum(u, cap), 0)
-            ctx = contexts_of(capped[sched.above], capped[sched.left], cap)
+            cls = np.append(magnitude_class(u, max_class), 0)
+            ctx = contexts_of(cls[sched.above], cls[sched.left], max_class)
             tok, raw_len, raw_val = tokens_of(u, direct)
             counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
                 n_ctx, n_tok)
