@@ -23,9 +23,9 @@ def example_tensors(seed: int = 2026) -> dict[str, np.ndarray]:
     out = {}
     for name, (c, h, w) in {"p3": (32, 40, 40), "p4": (64, 20, 20)}.items():
         z = rng.standard_normal((c, h + 4, w + 4))
-        k = np.ones(5) / 5
+        box = np.ones(5) / 5
         for axis in (1, 2):
-            z = np.apply_along_axis(lambda v: np.convolve(v, k, mode="valid"), axis, z)
+            z = np.apply_along_axis(np.convolve, axis, z, box, mode="valid")
         z = 2.2 * z + rng.normal(-1.0, 1.0, (c, 1, 1))
         out[name] = (z / (1 + np.exp(-z))).astype(np.float32)
     return out

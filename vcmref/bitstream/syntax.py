@@ -103,8 +103,9 @@ class SyntaxDirection:
                                          element=name, bit_offset=start)
                 packed = (packed << n) | v
             self._bits(n * count, name, packed)
-        for i, v in enumerate(out):
-            self._check(f"{name}[{i}]", v, lo, hi, start + n * i)
+        if out and ((lo is not None and min(out) < lo) or (hi is not None and max(out) > hi)):
+            for i, v in enumerate(out):
+                self._check(f"{name}[{i}]", v, lo, hi, start + n * i)
         self._element(name, f"u({n})", start, out)
         return out
 

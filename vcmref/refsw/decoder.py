@@ -205,7 +205,7 @@ class Decoder:
                 tensors[ti.name][chans] = dequantize(samples[ti.name][chans], sps.quant_mode,
                                                      fr.header.quant[t], sps.sample_bit_depth,
                                                      chans)
-                planes.extend(samples[ti.name][c] for c in geom.channels)
+                planes.append(samples[ti.name][chans])
             if layer in fr.hashes and self.verify_hashes:
                 dh, hunit = fr.hashes[layer]
                 digest = layer_samples_md5(planes)

@@ -86,22 +86,26 @@ def tokens_of(u: np.ndarray, direct_log2: int) -> tuple[np.ndarray, np.ndarray, 
     u = 2**k + r (k >= E) is token 2**E + k - E followed by the k raw bits of r."""
     u = np.asarray(u, dtype=np.int64)
     d = 1 << direct_log2
-    k = np.zeros_like(u)
-    big = u >= d
-    k[big] = np.floor(np.log2(u[big])).astype(np.int64)
-    # floor(log2) in float is exact for u < 2**53; correct any rounding at powers of two.
-    k[big] -= (1 << k[big]) > u[big]
-    k[big] += (1 << (k[big] + 1)) <= u[big]
-    tok = np.where(big, d + k - direct_log2, u)
-    raw_len = np.where(big, k, 0)
-    raw_val = np.where(big, u - (1 << k), 0)
+    tok = u.copy()
+    raw_len = np.zeros_like(u)
+    raw_val = np.zeros_like(u)
+    big = np.flatnonzero(u >= d)
+    if big.size:
+        ub = u[big]
+        k = np.frexp(ub.astype(np.float64))[1].astype(np.int64) - 1  # exact for u < 2**53
+        tok[big] = d + k - direct_log2
+        raw_len[big] = k
+        raw_val[big] = ub - (np.int64(1) << k)
     return tok, raw_len, raw_val
+
+
+_CLASS_OF_SMALL = np.searchsorted(np.asarray(MAGNITUDE_CLASS_THRESHOLDS), np.arange(1025),
+                                  side="right")
 
 
 def magnitude_class(u: np.ndarray, max_class: int) -> np.ndarray:
     """min(floor(1.5 * log2(u + 1)), max_class), through the spec's threshold table."""
-    thresholds = np.asarray(MAGNITUDE_CLASS_THRESHOLDS, dtype=np.int64)
-    return np.minimum(np.searchsorted(thresholds, u, side="right"), max_class)
+    return np.minimum(_CLASS_OF_SMALL[np.minimum(u, 1024)], max_class)
 
 
 def token_classes(direct_log2: int, max_class: int) -> np.ndarray:

@@ -8,9 +8,9 @@ import numpy as np
 
 
 def layer_samples_md5(planes: list[np.ndarray]) -> bytes:
-    """MD5 over the given sample planes, in order, each sample a big-endian 32-bit two's
-    complement integer, planes row-major."""
+    """MD5 over the given sample planes, in order, planes row-major, each sample as 16 bits
+    big-endian: its value modulo 2**16 (two's complement for negative samples)."""
     if not planes:
         return hashlib.md5().digest()
-    data = np.concatenate([np.asarray(p).ravel() for p in planes]).astype(">i4")
-    return hashlib.md5(data.tobytes()).digest()
+    data = np.concatenate([np.asarray(p).ravel() for p in planes]).astype(np.int64)
+    return hashlib.md5((data & 0xFFFF).astype(">u2").tobytes()).digest()

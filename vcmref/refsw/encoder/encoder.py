@@ -124,8 +124,8 @@ def _pick_level(tensors: list[TensorInfo], cfg: EncoderConfig, n_layers: int) ->
         if fits:
             return idc
     what = f"level {cfg.level}" if cfg.level is not None else "any level"
-    raise EncoderInputError(f"tensors ({', '.join(f'{t.name} {t.channels}x{t.height}x{t.width}' for t in tensors)}) "
-                            f"exceed the limits of {what}")
+    shapes = ", ".join(f"{t.name} {t.channels}x{t.height}x{t.width}" for t in tensors)
+    raise EncoderInputError(f"tensors ({shapes}) exceed the limits of {what}")
 
 
 def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParameterSet:
@@ -151,7 +151,7 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
                    for ti in infos] for k in range(cfg.layers)]
     layers = [LayerInfo(c, list(range(k))) for k, c in enumerate(counts)]
     layouts = []
-    for t, ti in enumerate(infos):
+    for t in range(len(infos)):
         cols = []
         for layer in layers:
             n = layer.channels[t]
@@ -171,15 +171,15 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
     return sps
 
 
-def _weights_from_counts(counts: np.ndarray) -> list[int] | None:
-    """Token weights whose normalized frequencies approximate the counts (None if unused)."""
-    if not counts.any():
-        return None
-    peak = counts.max()
-    with np.errstate(divide="ignore"):
-        w = np.rint(4 * np.log2(counts / peak)) + MAX_TOKEN_WEIGHT
+def weights_from_counts(counts: np.ndarray) -> list[list[int] | None]:
+    """Per context, token weights whose normalized frequencies approximate the counts
+    (None for a context that never occurs); trailing zero weights are dropped."""
+    peak = counts.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.rint(4 * np.log2(counts / np.maximum(peak, 1))) + MAX_TOKEN_WEIGHT
     w = np.where(counts > 0, np.clip(w, 1, MAX_TOKEN_WEIGHT), 0).astype(np.int64)
-    return [int(v) for v in w[: int(np.flatnonzero(w)[-1]) + 1]]
+    last = w.shape[1] - np.argmax(w[:, ::-1] > 0, axis=1)
+    return [w[i, : last[i]].tolist() if peak[i, 0] > 0 else None for i in range(len(w))]
 
 
 def _serialize(fn, unit_type: UnitType, layer: int, *args) -> bytes:
@@ -233,7 +233,7 @@ class Encoder:
                 if geom is None:
                     continue
                 units.extend(self._encode_tile(sps, f, t, layer, geom, samples[t]))
-                planes.extend(samples[t][c] for c in geom.channels)
+                planes.append(samples[t][list(geom.channels)])
             if cfg.hashes:
                 dh = DataHash(f, digest=layer_samples_md5(planes))
                 units.append(_serialize(data_hash, UnitType.DATA_HASH, layer, dh, sps))
@@ -259,7 +259,7 @@ class Encoder:
             counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
                 n_ctx, n_tok)
             coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
-        model = TileModel(f, t, offset, [_weights_from_counts(c) for c in counts])
+        model = TileModel(f, t, offset, weights_from_counts(counts))
         units.append(_serialize(tile_model, UnitType.TILE_MODEL, layer, model, sps))
         freq, cum = model_tables(model, sps)
         tables = EncodeTables.from_freq(freq, cum)

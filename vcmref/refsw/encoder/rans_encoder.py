@@ -87,10 +87,11 @@ def encode_unit_tokens(
     lanes = sched.max_lanes
     x = np.full(lanes, STATE_LOW, dtype=np.int64)
     stack = _BitStack(len(tokens) * 4 + STATE_BITS * lanes)
-    ftab = tables.freq[contexts, tokens]
-    ctab = tables.cum[contexts, tokens]
-    btab = tables.base_bits[contexts, tokens]
-    ttab = tables.threshold[contexts, tokens]
+    flat = contexts * tables.freq.shape[1] + tokens
+    ftab = tables.freq.ravel()[flat]
+    ctab = tables.cum.ravel()[flat]
+    btab = tables.base_bits.ravel()[flat]
+    ttab = tables.threshold.ravel()[flat]
     kernel = compiled_kernel()
     if kernel is not None:
         return kernel.encode_unit(ftab, ctab, btab, ttab,
