@@ -76,8 +76,13 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
             if (c[n_tok] == 0) {
                 tok = ABSENT_TOKEN; f = 1; bias = 0;
             } else {
-                int64_t t = 0;
-                while (c[t + 1] <= slot) t++;
+                /* The token t with c[t] <= slot < c[t + 1]: binary search. */
+                int64_t lo = 0, hi = n_tok;
+                while (hi - lo > 1) {
+                    int64_t mid = (lo + hi) >> 1;
+                    if (c[mid] <= slot) lo = mid; else hi = mid;
+                }
+                int64_t t = lo;
                 tok = t;
                 f = (uint32_t)(c[t + 1] - c[t]);
                 bias = (uint32_t)(slot - c[t]);

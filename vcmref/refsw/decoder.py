@@ -27,7 +27,7 @@ from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
 from vcmref.refsw.quantization import dequantize
 from vcmref.refsw.rans_decoder import UnitTables, decode_unit_tokens
-from vcmref.refsw.tiles import TileGeometry, scatter_unit_samples, schedule_for, tile_geometry
+from vcmref.refsw.tiles import TileGeometry, tile_geometry, unit_tensor_index
 
 
 @dataclass
@@ -237,8 +237,8 @@ class Decoder:
                 raise BitstreamError(f"{where}: data unit {unit_idx} is missing",
                                      unit=fr.unit.label, element="unit_idx")
             du, unit = entry
-            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
-                                         sps.lane_limit)
+            sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
+                                             sps.lane_limit)
             try:
                 u = decode_unit_tokens(du.ans_data, sched, tables, max_class, direct)
             except BitstreamError as e:
@@ -249,4 +249,4 @@ class Decoder:
                 raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "
                                      f"{sps.sample_max}]", unit=unit.label, element="ans_data",
                                      bit_offset=8 * unit.byte_offset)
-            scatter_unit_samples(out, geom, rects, values.astype(np.int32))
+            out.reshape(-1)[index] = values

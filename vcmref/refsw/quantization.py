@@ -46,12 +46,11 @@ def dequantize(samples: np.ndarray, mode: QuantMode, params: TensorQuantParams,
         lo, scale = minmax_scale(params.min_bits[0], params.max_bits[0], bit_depth)
         return lo + s * scale
     if mode == QuantMode.MINMAX_CHANNEL:
-        idx = np.arange(len(s)) if channels is None else channels
-        out = np.empty_like(s)
-        for i, c in enumerate(idx):
-            lo, scale = minmax_scale(params.min_bits[c], params.max_bits[c], bit_depth)
-            out[i] = lo + s[i] * scale
-        return out
+        idx = np.arange(len(s)) if channels is None else np.asarray(channels)
+        pairs = [minmax_scale(params.min_bits[c], params.max_bits[c], bit_depth) for c in idx]
+        lo = np.array([p[0] for p in pairs], dtype=np.float32)[:, None, None]
+        scale = np.array([p[1] for p in pairs], dtype=np.float32)[:, None, None]
+        return lo + s * scale
     if mode == QuantMode.UNIFORM_QP:
         return s * qp_step(params.qp)
     return s * np.uint32(params.step_bits).view(np.float32)

@@ -121,7 +121,7 @@ def decode_unit_tokens(
     max_class: int,
     direct_log2: int,
 ) -> np.ndarray:
-    """Decode the magnitude indices u of a data unit's samples, in unit order."""
+    """Decode the magnitude indices u of a data unit's samples, in decoding order."""
     n = sched.n
     lanes = sched.max_lanes
     stack = BitStack(ans, 2 * lanes + 8)
@@ -201,10 +201,8 @@ def decode_unit_tokens(
 
 
 def _finish(stack: BitStack, rp: int, u: np.ndarray, sched: UnitSchedule) -> np.ndarray:
-    """Check that only zero bits are left, and put the values in unit order."""
+    """Check that only zero bits are left."""
     if stack.any_set_from(rp):
         raise BitstreamError("ANS data does not end in its final state (non-zero bits left)",
                              element="ans_data")
-    out = np.empty(sched.n, dtype=np.int64)
-    out[sched.order] = u
-    return out
+    return u

@@ -146,21 +146,18 @@ def schedule_for(geom: TileGeometry, unit_idx: int, block: int,
     return rects, unit_schedule(heights, geom.cell_width, block, lane_limit)
 
 
-def gather_unit_samples(tensor: np.ndarray, geom: TileGeometry,
-                        rects: list[tuple[int, int, int]]) -> np.ndarray:
-    """The unit's samples of a (C, H, W) tensor, in unit order."""
-    return np.concatenate([tensor[geom.channels[k], a:b, :].ravel() for k, a, b in rects])
-
-
-def scatter_unit_samples(tensor: np.ndarray, geom: TileGeometry,
-                         rects: list[tuple[int, int, int]], values: np.ndarray) -> None:
-    """Write unit-order samples back into a (C, H, W) tensor."""
-    pos = 0
+@lru_cache(maxsize=1024)
+def unit_tensor_index(geom: TileGeometry, unit_idx: int, block: int,
+                      lane_limit: int) -> tuple[UnitSchedule, np.ndarray]:
+    """The unit's schedule, and the flat (C, H, W) tensor index of each sample in decoding
+    order."""
+    rects, sched = schedule_for(geom, unit_idx, block, lane_limit)
     w = geom.cell_width
-    for k, a, b in rects:
-        size = (b - a) * w
-        tensor[geom.channels[k], a:b, :] = values[pos : pos + size].reshape(b - a, w)
-        pos += size
+    plane = geom.cell_height * w
+    unit_order = np.concatenate([
+        geom.channels[k] * plane + np.arange(a * w, b * w, dtype=np.int64)
+        for k, a, b in rects])
+    return sched, unit_order[sched.order]
 
 
 def tile_frame(tensor: np.ndarray, geom: TileGeometry, padding: int) -> np.ndarray:

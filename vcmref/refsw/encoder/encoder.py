@@ -47,7 +47,7 @@ from vcmref.refsw.entropy_model import (
     zigzag,
 )
 from vcmref.refsw.hashing import layer_samples_md5
-from vcmref.refsw.tiles import gather_unit_samples, schedule_for, tile_geometry
+from vcmref.refsw.tiles import tile_geometry, unit_tensor_index
 
 QUANT_MODES = {
     "minmax": QuantMode.MINMAX_TENSOR,
@@ -250,9 +250,9 @@ class Encoder:
         n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
         counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
         for unit_idx in range(geom.num_units):
-            rects, sched = schedule_for(geom, unit_idx, sps.wavefront_block_size,
-                                         sps.lane_limit)
-            u = zigzag(gather_unit_samples(samples, geom, rects) - offset)[sched.order]
+            sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
+                                             sps.lane_limit)
+            u = zigzag(samples.reshape(-1)[index] - offset)
             cls = np.append(magnitude_class(u, max_class), 0)
             ctx = contexts_of(cls[sched.above], cls[sched.left], max_class)
             tok, raw_len, raw_val = tokens_of(u, direct)
