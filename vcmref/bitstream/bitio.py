@@ -79,6 +79,25 @@ class BitReader:
         self._pos += nbits
         return (chunk >> tail) & ((1 << nbits) - 1)
 
+    def read_ue(self, max_leading_zeros: int) -> int:
+        """An Exp-Golomb code: n zero bits, a one bit, n more bits; value 2**n - 1 + those."""
+        start = self._pos
+        avail = self._end - start
+        window_bits = min(avail, 2 * max_leading_zeros + 1)
+        if window_bits <= 0:
+            raise BitstreamError("needs 1 more bit, 0 left", bit_offset=start)
+        window = self.read(window_bits)
+        self._pos = start
+        zeros = window_bits - window.bit_length()
+        if zeros > max_leading_zeros:
+            raise BitstreamError(f"Exp-Golomb code with more than {max_leading_zeros} leading "
+                                 "zeros", bit_offset=start)
+        if 2 * zeros + 1 > window_bits:
+            raise BitstreamError(f"needs {2 * zeros + 1} bits for an Exp-Golomb code, "
+                                 f"{avail} left", bit_offset=start)
+        self._pos = start + 2 * zeros + 1
+        return (window >> (window_bits - 2 * zeros - 1)) - 1
+
     def read_bytes(self, nbytes: int) -> bytes:
         if self._pos % 8:
             raise BitstreamError("byte read at a position that is not byte aligned",

@@ -241,15 +241,11 @@ class Reader(SyntaxDirection):
                                  bit_offset=e.bit_offset) from None
 
     def _ue_raw(self, name: str, value: int | None) -> int:
-        start = self.bit_position
-        zeros = 0
-        while self._bits(1, name, None) == 0:
-            zeros += 1
-            if zeros > UE_MAX_LEADING_ZEROS:
-                raise BitstreamError(f"Exp-Golomb code with more than {UE_MAX_LEADING_ZEROS} "
-                                     "leading zeros", unit=self.unit, element=name,
-                                     bit_offset=start)
-        return (1 << zeros) - 1 + self._bits(zeros, name, None)
+        try:
+            return self.br.read_ue(UE_MAX_LEADING_ZEROS)
+        except BitstreamError as e:
+            raise BitstreamError(e.reason, unit=self.unit, element=name,
+                                 bit_offset=e.bit_offset) from None
 
     def payload_bytes(self, name: str, value: bytes | None, nbytes: int) -> bytes:
         start = self.bit_position
