@@ -98,7 +98,7 @@ CONFIGS = [
                   split_point="backbone"),
     EncoderConfig(quant="minmax-channel", layers=2, bit_depth=8, wavefront_block_size=2,
                   lane_limit=4),
-    EncoderConfig(quant="qp", qp=40, layers=2, bit_depth=12, context_cap=3,
+    EncoderConfig(quant="qp", qp=40, layers=2, bit_depth=12, max_magnitude_class=3,
                   direct_token_log2=2),
     EncoderConfig(quant="step", step=0.05, layers=1, bit_depth=6, tile_columns=2,
                   rows_per_unit=1, model_id="m"),
