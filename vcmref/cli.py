@@ -153,6 +153,8 @@ def decode(
                                          "(F,C,H,W)")],
     samples: Annotated[Path | None, typer.Option(help="also write the decoded integer samples "
                                                  "(.npz, int32)")] = None,
+    frames: Annotated[Path | None, typer.Option(help="also write the decoded samples as the "
+                                                "tile layout's 2-D frames (.npz)")] = None,
     layers: Annotated[int | None, typer.Option(help="decode only layers 0..N-1")] = None,
     no_verify_hash: Annotated[bool, typer.Option("--no-verify-hash")] = False,
 ) -> None:
@@ -168,6 +170,8 @@ def decode(
         _save_npz(output, result.stacked_tensors())
         if samples is not None:
             _save_npz(samples, result.stacked_samples())
+        if frames is not None:
+            _save_npz(frames, result.tile_frames())
         checked = sum(f.hashes_checked for f in result.frames)
         layer_sets = sorted({tuple(f.layers) for f in result.frames})
         typer.echo(f"{output}: {len(result.frames)} frames, layers "

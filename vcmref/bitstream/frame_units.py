@@ -61,11 +61,12 @@ def frame_header(rw: SyntaxDirection, s: FrameHeader, sps: StreamParameterSet) -
             for c in range(n):
                 idx = f"[{t}]" if n == 1 and mode == QuantMode.MINMAX_TENSOR else f"[{t}][{c}]"
                 q.min_bits[c] = rw.u(32, f"{name}_min{idx}", q.min_bits[c])
+                if not is_finite_binary32(q.min_bits[c]):
+                    raise rw.error("min must be a finite binary32 value", f"{name}_min{idx}")
                 q.max_bits[c] = rw.u(32, f"{name}_max{idx}", q.max_bits[c])
+                if not is_finite_binary32(q.max_bits[c]):
+                    raise rw.error("max must be a finite binary32 value", f"{name}_max{idx}")
                 lo, hi = binary32_value(q.min_bits[c]), binary32_value(q.max_bits[c])
-                if not (is_finite_binary32(q.min_bits[c]) and is_finite_binary32(q.max_bits[c])):
-                    raise rw.error("min and max must be finite binary32 values",
-                                   f"{name}_max{idx}")
                 if hi < lo:
                     raise rw.error(f"max {hi!r} is below min {lo!r}", f"{name}_max{idx}")
         elif mode == QuantMode.UNIFORM_QP:
@@ -140,7 +141,7 @@ class DataUnit:
 
 
 def data_unit(rw: SyntaxDirection, s: DataUnit, sps: StreamParameterSet,
-              payload_size: int, crc_of: bytes | None = None) -> DataUnit:
+              crc_of: bytes | None = None) -> DataUnit:
     """Syntax of the data unit payload (spec table: data_unit).
 
     `crc_of` is the payload being parsed (reading) so the CRC can be checked at the element.
@@ -149,7 +150,7 @@ def data_unit(rw: SyntaxDirection, s: DataUnit, sps: StreamParameterSet,
     s.frame_index = rw.ue("frame_index", s.frame_index, 0, (1 << 31) - 1)
     s.tensor_idx = rw.ue("tensor_idx", s.tensor_idx, 0, len(sps.tensors) - 1)
     s.unit_idx = rw.ue("unit_idx", s.unit_idx, 0, sps.level.max_tile_dimension - 1)
-    ans_bytes = rw.ue("ans_bytes", len(s.ans_data), 0, payload_size)
+    ans_bytes = rw.ue("ans_bytes", len(s.ans_data), 0, sps.level.max_unit_payload_bytes)
     rw.alignment()
     s.ans_data = rw.payload_bytes("ans_data", s.ans_data, ans_bytes)
     covered = (rw.bit_position - start) // 8

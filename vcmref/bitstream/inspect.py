@@ -93,7 +93,7 @@ def inspect_stream(data: bytes) -> tuple[list[TracedElement], list[InspectedUnit
             elif utype == UnitType.TILE_MODEL:
                 tile_model(rd, TileModel(), sps)
             elif utype == UnitType.DATA_UNIT:
-                data_unit(rd, DataUnit(), sps, len(unit.payload), unit.payload)
+                data_unit(rd, DataUnit(), sps, unit.payload)
             else:
                 data_hash(rd, DataHash(), sps)
         else:

@@ -129,6 +129,8 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
     frame_samples = 0
     for t, ti in enumerate(s.tensors):
         ti.name = rw.string(f"tensor_name[{t}]", ti.name, MAX_NAME_BYTES)
+        if any(other.name == ti.name for other in s.tensors[:t]):
+            raise rw.error(f"tensor name {ti.name!r} used twice", f"tensor_name[{t}]")
         ti.channels = rw.ue(f"tensor_channels_minus1[{t}]", ti.channels - 1,
                             0, lv.max_channels - 1) + 1
         ti.height = rw.ue(f"tensor_height_minus1[{t}]", ti.height - 1,
@@ -141,7 +143,7 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         frame_samples += ti.samples
     if frame_samples > lv.max_frame_samples:
         raise rw.error(f"frame of {frame_samples} samples exceeds level {lv.idc}'s "
-                       f"{lv.max_frame_samples}", "tensor_width_minus1")
+                       f"{lv.max_frame_samples}", f"tensor_width_minus1[{n_tensors - 1}]")
 
     s.sample_bit_depth = rw.u(4, "sample_bit_depth_minus1", s.sample_bit_depth - 1,
                               0, MAX_SAMPLE_BIT_DEPTH - 1) + 1

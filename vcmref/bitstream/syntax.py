@@ -16,7 +16,7 @@ from typing import Any
 from vcmref.bitstream.bitio import BitReader, BitWriter
 from vcmref.errors import BitstreamError
 
-UE_MAX_LEADING_ZEROS = 32
+UE_MAX_LEADING_ZEROS = 31  # ue(v) values up to 2**32 - 2, both directions
 _INDEX_RE = re.compile(r"\[[^\]]*\]")
 
 

@@ -16,7 +16,7 @@ UNIT_HEADER_BYTES = 6
 
 
 class UnitType(IntEnum):
-    """Unit types; 8..127 are reserved and skipped by decoders of this version."""
+    """Unit types; 7..127 are reserved and skipped by decoders of this version."""
 
     STREAM_PARAMETER_SET = 1
     FRAME_HEADER = 2

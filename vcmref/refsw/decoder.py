@@ -27,7 +27,7 @@ from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
 from vcmref.refsw.quantization import dequantize
 from vcmref.refsw.rans_decoder import UnitTables, decode_unit_tokens
-from vcmref.refsw.tiles import TileGeometry, tile_geometry, unit_tensor_index
+from vcmref.refsw.tiles import TileGeometry, tile_frame, tile_geometry, unit_tensor_index
 
 
 @dataclass
@@ -55,6 +55,19 @@ class DecodeResult:
     def stacked_samples(self) -> dict[str, np.ndarray]:
         return {ti.name: np.stack([f.samples[ti.name] for f in self.frames])
                 for ti in self.sps.tensors}
+
+    def tile_frames(self) -> dict[str, np.ndarray]:
+        """Decoded samples as the 2-D tiles of the tile layout, (frames, height, width) per
+        (tensor, layer), named 'TENSOR/layerL'; unused cells hold tile_padding_value."""
+        out = {}
+        for layer in range(len(self.sps.layers)):
+            for t, ti in enumerate(self.sps.tensors):
+                geom = tile_geometry(self.sps, t, layer)
+                if geom is not None:
+                    out[f"{ti.name}/layer{layer}"] = np.stack([
+                        tile_frame(f.samples[ti.name], geom, self.sps.tile_padding_value)
+                        for f in self.frames])
+        return out
 
 
 def _reader(data: bytes, unit: Unit) -> Reader:
@@ -108,6 +121,11 @@ class Decoder:
                 sps = stream_parameter_set(rd, StreamParameterSet())
                 _expect_consumed(rd, unit)
                 continue
+            if len(unit.payload) > sps.level.max_unit_payload_bytes:
+                raise BitstreamError(f"payload of {len(unit.payload)} bytes exceeds level "
+                                     f"{sps.level_idc}'s {sps.level.max_unit_payload_bytes}",
+                                     unit=unit.label, element="payload_size",
+                                     bit_offset=8 * unit.byte_offset + 16)
             if unit.layer_id >= len(sps.layers):
                 raise BitstreamError(f"layer_id {unit.layer_id} but the stream has "
                                      f"{len(sps.layers)} layers", unit=unit.label,
@@ -159,7 +177,7 @@ class Decoder:
             index, store = tm.frame_index, fr.models
             value: object = tm
         elif unit.unit_type == UnitType.DATA_UNIT:
-            du = data_unit(rd, DataUnit(), sps, len(unit.payload), unit.payload)
+            du = data_unit(rd, DataUnit(), sps, unit.payload)
             key = (layer, du.tensor_idx, du.unit_idx)
             index, store, value = du.frame_index, fr.data, (du, unit)
         else:
@@ -196,9 +214,10 @@ class Decoder:
             for t, ti in enumerate(sps.tensors):
                 geom = tile_geometry(sps, t, layer)
                 if geom is None:
-                    if (layer, t) in fr.models:
-                        raise BitstreamError(f"tile model for tensor {t}, which layer {layer} "
-                                             "does not carry", unit=label, element="tensor_idx")
+                    if (layer, t) in fr.models or any(k[:2] == (layer, t) for k in fr.data):
+                        raise BitstreamError(f"tile model or data unit for tensor {t}, which "
+                                             f"layer {layer} does not carry", unit=label,
+                                             element="tensor_idx")
                     continue
                 self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
                 chans = np.asarray(geom.channels)

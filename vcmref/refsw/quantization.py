@@ -30,12 +30,23 @@ def minmax_scale(min_bits: int, max_bits: int, bit_depth: int) -> tuple[np.float
     if not np.isfinite(scale):
         raise BitstreamError(f"(max - min) = ({binary32_value(max_bits)!r} - "
                              f"{binary32_value(min_bits)!r}) overflows binary32",
-                             element="tensor_max")
+                             element="max")
     return lo, scale
 
 
 def dequantize(samples: np.ndarray, mode: QuantMode, params: TensorQuantParams,
                bit_depth: int, channels: np.ndarray | None = None) -> np.ndarray:
+    """float32 values of integer samples; a value that overflows binary32 is an error."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _dequantize(samples, mode, params, bit_depth, channels)
+    if not np.isfinite(out).all():
+        raise BitstreamError("a dequantized value overflows binary32", element="quant_step"
+                             if not mode.is_minmax else "tensor_max")
+    return out
+
+
+def _dequantize(samples: np.ndarray, mode: QuantMode, params: TensorQuantParams,
+                bit_depth: int, channels: np.ndarray | None = None) -> np.ndarray:
     """float32 values of integer samples of shape (C', H, W).
 
     `channels` gives the tensor channel index of each of the C' planes (for per-channel

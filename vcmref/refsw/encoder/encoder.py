@@ -268,8 +268,7 @@ class Encoder:
         for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
             ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
             du = DataUnit(f, t, unit_idx, ans)
-            units.append(_serialize(data_unit, UnitType.DATA_UNIT, layer, du, sps,
-                                      sps.level.max_unit_payload_bytes))
+            units.append(_serialize(data_unit, UnitType.DATA_UNIT, layer, du, sps))
             self.report.ans_bytes += len(ans)
             self.report.ideal_bits += float(cost[ctx, tok].sum() + raw_len.sum())
             self.report.samples += len(tok)
