@@ -108,7 +108,9 @@ def unit_schedule(heights: tuple[int, ...], width: int, block: int,
     by, bx = y % block, x % block
     block_index = (y // block) * (-(-width // block)) + x // block
     pass_of = bx + by
-    order = np.lexsort((y, block_index, part, pass_of))
+    n_blocks = int(block_index.max()) + 1 if n else 1
+    key = ((pass_of * len(h) + part) * n_blocks + block_index) * (int(h.max()) if n else 1) + y
+    order = np.argsort(key, kind="stable")
     pass_bounds = np.concatenate(([0], np.cumsum(np.bincount(pass_of, minlength=1))))
     if lane_limit > 0:
         starts = np.concatenate([np.arange(a, b, lane_limit)
