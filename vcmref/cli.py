@@ -41,6 +41,11 @@ def _run(fn: Callable[[], Any]) -> Any:
         _fail(str(e))
     except OSError as e:
         _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+    except MemoryError:
+        _fail("out of memory")
+    except Exception as e:  # a bug in vcmref: still one line, and a distinct exit status
+        typer.echo(f"internal error: {type(e).__name__}: {e} (please report it)", err=True)
+        raise typer.Exit(2) from None
 
 
 def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:

@@ -6,6 +6,7 @@ from vcmref.bitstream.units import (
     UNIT_HEADER_BYTES,
     UnitType,
     iter_units,
+    unit_type_name,
     write_signature,
 )
 from vcmref.errors import BitstreamError
@@ -17,13 +18,24 @@ _STRUCTURAL = {UnitType.STREAM_PARAMETER_SET, UnitType.FRAME_HEADER, UnitType.EN
 def extract(data: bytes, max_layers: int | None = None,
             drop_units: set[int] | None = None) -> bytes:
     """Copy of the stream without units of layers >= max_layers and without `drop_units`
-    (unit indices as `vcmref inspect` lists them). Units are copied byte for byte."""
+    (unit indices as `vcmref inspect` lists them). Units are copied byte for byte.
+
+    The stream parameter set, frame headers and end of stream cannot be dropped. Dropping
+    hash units, reserved units, or every unit of a layer and of the layers that depend on it
+    in a frame leaves a conforming stream; dropping part of a tile's units does not (a decoder
+    reports the missing unit), which is what error-resilience tests want."""
     drop_units = drop_units or set()
     units = list(iter_units(data))
     unknown = sorted(i for i in drop_units if not 0 <= i < len(units))
     if unknown:
         raise BitstreamError(f"no unit with index {unknown[0]}: the stream has {len(units)}",
                              unit="stream")
+    structural = sorted(u.index for u in units
+                        if u.index in drop_units and u.unit_type in _STRUCTURAL)
+    if structural:
+        first = units[structural[0]]
+        raise BitstreamError(f"unit {first.index} is a {unit_type_name(first.unit_type)} unit, "
+                             "which a stream cannot do without", unit=first.label)
     out = [write_signature()]
     for unit in units:
         if unit.index in drop_units:
