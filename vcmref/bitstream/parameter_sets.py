@@ -160,6 +160,9 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         for t, ti in enumerate(s.tensors):
             li.channels[t] = rw.ue(f"layer_channels[{layer}][{t}]", li.channels[t],
                                    0, ti.channels)
+        if not any(li.channels):
+            raise rw.error(f"layer {layer} carries no channel",
+                           f"layer_channels[{layer}][{n_tensors - 1}]")
         if layer > 0:
             n_refs = rw.ue(f"num_ref_layers[{layer}]", len(li.ref_layers), 0, layer)
             if rw.reading:

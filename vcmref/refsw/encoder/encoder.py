@@ -149,6 +149,10 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
             raise EncoderInputError(f"layers {cfg.layers}: expected at least 1")
         counts = [[(ti.channels * (k + 1)) // cfg.layers - (ti.channels * k) // cfg.layers
                    for ti in infos] for k in range(cfg.layers)]
+    empty = [k for k, c in enumerate(counts) if not any(c)]
+    if empty:
+        raise EncoderInputError(f"layer {empty[0]} would carry no channel: use at most "
+                                f"{max(ti.channels for ti in infos)} layers")
     layers = [LayerInfo(c, list(range(k))) for k, c in enumerate(counts)]
     layouts = []
     for t in range(len(infos)):
