@@ -11,6 +11,8 @@ Run from the repository root:
    256x64x64 tensor resampled from real dark3 features.
 3. ffmpeg's native VVC decoder (libvvenc, QP 32, preset faster, one 10-bit monochrome frame)
    against vcmref's decoder on the same samples.
+4. The lane limit (stream size against numpy decoding speed) and the two decoder paths: the
+   compiled kernel and numpy only (VCMREF_NUMPY_ONLY=1), on one corpus image.
 
 ``--quick`` uses 2 corpus images and 1 repeat (a smoke test).  Exit status 2: no features.
 """
@@ -378,6 +380,46 @@ def print_vvc(rows: list[dict[str, Any]], repeats: int, vvc_repeats: int, frames
 # Driver
 
 
+LANE_LIMITS = (64, 0)
+
+
+def path_row(tensors: Tensors, step: float, lane_limit: int, repeats: int) -> dict[str, Any]:
+    """Stream size and decode speed of one image with each decoder path, at one lane limit."""
+    cfg = EncoderConfig(quant="step", step=step, bit_depth=STEP_BIT_DEPTH, lane_limit=lane_limit)
+    stream, enc = encode(tensors, cfg)
+    n = samples_of(tensors)
+    row: dict[str, Any] = {"lane_limit": lane_limit, "step": step, "samples": n,
+                           "bits_per_sample": 8 * len(stream) / n,
+                           "rans_overhead_pct": 100 * (8 * enc.report.ans_bytes
+                                                       / enc.report.ideal_bits - 1)}
+    for path, env in (("kernel", None), ("numpy", "1")):
+        old = os.environ.pop("VCMREF_NUMPY_ONLY", None)
+        if env is not None:
+            os.environ["VCMREF_NUMPY_ONLY"] = env
+        try:
+            seconds, _, _ = best_time(lambda: Decoder().decode(stream), repeats)
+        finally:
+            os.environ.pop("VCMREF_NUMPY_ONLY", None)
+            if old is not None:
+                os.environ["VCMREF_NUMPY_ONLY"] = old
+        row[f"{path}_decode_ms"] = 1e3 * seconds
+        row[f"{path}_msamples_per_s"] = n / seconds / 1e6
+    return row
+
+
+def print_paths(rows: list[dict[str, Any]], label: str, kernel: bool) -> None:
+    """Section 4: lane limit against stream size and the speed of both decoder paths."""
+    print(f"\n4. Lane limit and decoder path: {label}; the compiled kernel is "
+          f"{'built' if kernel else 'NOT built (both rows use numpy)'}")
+    print("   lanes   step  bit/sample  rANS vs ideal   kernel decode   numpy-only decode")
+    print("                                      (%)    (Msample/s)        (Msample/s)")
+    for r in rows:
+        lanes = r["lane_limit"] or "pass"
+        print(f"   {lanes:>5} {r['step']:>6} {r['bits_per_sample']:>11.4f} "
+              f"{r['rans_overhead_pct']:>+14.3f} {r['kernel_msamples_per_s']:>15.2f} "
+              f"{r['numpy_msamples_per_s']:>19.2f}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -438,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
         results["vvc"] = [vvc_row(vvc, label, x, repeats, vvc_repeats, frames)
                           for label, x in inputs]
         print_vvc(results["vvc"], repeats, vvc_repeats, frames)
+
+    from vcmref.refsw.rans_decoder import compiled_kernel
+
+    kernel = compiled_kernel() is not None
+    results["paths"] = [path_row(images[0], s, lanes, repeats)
+                        for lanes in LANE_LIMITS for s in STEPS]
+    print_paths(results["paths"], f"corpus image {paths[0].stem.rsplit('_', 1)[1]}", kernel)
 
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
