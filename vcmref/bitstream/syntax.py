@@ -16,7 +16,8 @@ from typing import Any
 from vcmref.bitstream.bitio import BitReader, BitWriter
 from vcmref.errors import BitstreamError
 
-UE_MAX_LEADING_ZEROS = 31  # ue(v) values up to 2**32 - 2, both directions
+UE_MAX_LEADING_ZEROS = 31
+UE_MAX_VALUE = (1 << (UE_MAX_LEADING_ZEROS + 1)) - 2  # 2**32 - 2, both directions
 _INDEX_RE = re.compile(r"\[[^\]]*\]")
 
 
@@ -130,7 +131,7 @@ class SyntaxDirection:
         if not self.reading:
             assert value is not None
             self._check(name, value, lo, hi, start)
-            if value < 0 or value >= (1 << UE_MAX_LEADING_ZEROS) - 1:
+            if value < 0 or value > UE_MAX_VALUE:
                 raise BitstreamError(f"value {value} cannot be coded as ue(v)",
                                      unit=self.unit, element=name, bit_offset=start)
         v = self._ue_raw(name, value)
@@ -147,7 +148,7 @@ class SyntaxDirection:
             assert value is not None
             self._check(name, value, lo, hi, start)
             mapped = 2 * value - 1 if value > 0 else -2 * value
-            if mapped >= (1 << UE_MAX_LEADING_ZEROS) - 1:
+            if mapped > UE_MAX_VALUE:
                 raise BitstreamError(f"value {value} cannot be coded as se(v)",
                                      unit=self.unit, element=name, bit_offset=start)
         k = self._ue_raw(name, mapped)
@@ -159,7 +160,11 @@ class SyntaxDirection:
     def string(self, name: str, value: str | None = None, max_len: int = 255) -> str:
         """st(v): ue(v) byte length, then that many UTF-8 bytes of u(8)."""
         start = self.bit_position
-        raw = None if self.reading or value is None else value.encode("utf-8")
+        try:
+            raw = None if self.reading or value is None else value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BitstreamError(f"{value!r} cannot be written as UTF-8", unit=self.unit,
+                                 element=name, bit_offset=start) from None
         n = self._ue_raw(name, None if raw is None else len(raw))
         self._check(name + ".length", n, 0, max_len, start)
         data = bytes(self._bits(8, name, None if raw is None else raw[i]) for i in range(n))

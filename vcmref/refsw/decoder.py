@@ -221,9 +221,14 @@ class Decoder:
                     continue
                 self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
                 chans = np.asarray(geom.channels)
-                tensors[ti.name][chans] = dequantize(samples[ti.name][chans], sps.quant_mode,
-                                                     fr.header.quant[t], sps.sample_bit_depth,
-                                                     chans)
+                try:
+                    tensors[ti.name][chans] = dequantize(
+                        samples[ti.name][chans], sps.quant_mode, fr.header.quant[t],
+                        sps.sample_bit_depth, chans)
+                except BitstreamError as e:
+                    raise BitstreamError(f"tensor {t}: {e.reason}", unit=label,
+                                         element=e.element,
+                                         bit_offset=fr.unit.payload_bit_offset) from None
                 planes.append(samples[ti.name][chans])
             if layer in fr.hashes and self.verify_hashes:
                 dh, hunit = fr.hashes[layer]

@@ -144,6 +144,11 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
                                         f"{sum(layer.get(name, 0) for layer in plan)} channels, "
                                         f"it has {ti.channels}")
         counts = [[layer.get(ti.name, 0) for ti in infos] for layer in plan]
+        for k, layer_counts in enumerate(counts):
+            for ti, n in zip(infos, layer_counts, strict=True):
+                if n < 0:
+                    raise EncoderInputError(f"layer plan: layer {k} gives tensor {ti.name!r} "
+                                            f"{n} channels")
     else:
         if cfg.layers < 1:
             raise EncoderInputError(f"layers {cfg.layers}: expected at least 1")

@@ -40,10 +40,11 @@ def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = Non
     else:
         if step is None or not np.isfinite(step) or step <= 0:
             raise EncoderInputError(f"quantization step must be a finite number > 0, not {step}")
-        params.step_bits = binary32_bits(step)
-        s = float(np.float32(step))
+        with np.errstate(over="ignore"):
+            s = float(np.float32(step))
         if s <= 0 or not np.isfinite(s):
             raise EncoderInputError(f"quantization step {step} is not a positive binary32")
+        params.step_bits = binary32_bits(s)
     q = np.rint(xd / s)
     clipped = int(((q < sps.sample_min) | (q > sps.sample_max)).sum())
     return np.clip(q, sps.sample_min, sps.sample_max).astype(np.int64), params, clipped
