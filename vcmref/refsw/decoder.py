@@ -266,8 +266,10 @@ class Decoder:
             try:
                 u = decode_unit_tokens(du.ans_data, sched, tables, max_class, direct)
             except BitstreamError as e:
+                ans_start = unit.payload_bit_offset + 8 * (len(unit.payload) - 4
+                                                           - len(du.ans_data))
                 raise BitstreamError(e.reason, unit=unit.label, element=e.element,
-                                     bit_offset=8 * unit.byte_offset) from None
+                                     bit_offset=ans_start) from None
             values = unzigzag(u) + model.sample_offset
             if values.size and (values.min() < sps.sample_min or values.max() > sps.sample_max):
                 raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "

@@ -26,6 +26,7 @@ from vcmref.bitstream.frame_units import (
 )
 from vcmref.bitstream.levels import LEVELS
 from vcmref.bitstream.parameter_sets import (
+    MAX_QP,
     LayerInfo,
     QuantMode,
     StreamParameterSet,
@@ -128,8 +129,24 @@ def _pick_level(tensors: list[TensorInfo], cfg: EncoderConfig, n_layers: int) ->
     raise EncoderInputError(f"tensors ({shapes}) exceed the limits of {what}")
 
 
+def _check_config(cfg: EncoderConfig) -> None:
+    """Options that are wrong whatever the tensors, each with a one-line error."""
+    if cfg.level is not None and cfg.level not in LEVELS:
+        raise EncoderInputError(f"level {cfg.level}: expected one of {sorted(LEVELS)}")
+    for name in ("qp", "bit_depth", "layers", "rows_per_unit", "lane_limit",
+                 "wavefront_block_size", "max_magnitude_class", "direct_token_log2"):
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise EncoderInputError(f"{name} {value!r}: expected an integer")
+    if cfg.qp is not None and not 0 <= cfg.qp <= MAX_QP:
+        raise EncoderInputError(f"qp {cfg.qp}: expected 0 to {MAX_QP}")
+    if cfg.tile_columns is not None and cfg.tile_columns < 1:
+        raise EncoderInputError(f"tile_columns {cfg.tile_columns}: expected at least 1")
+
+
 def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParameterSet:
     """The stream parameter set for tensors of shape (F, C, H, W) under a config."""
+    _check_config(cfg)
     if cfg.quant not in QUANT_MODES:
         raise EncoderInputError(f"quantization {cfg.quant!r}: expected one of "
                                 f"{', '.join(QUANT_MODES)}")
@@ -210,7 +227,8 @@ class Encoder:
         frames = {name: _as_frames(name, x) for name, x in tensors.items()}
         counts = {x.shape[0] for x in frames.values()}
         if len(counts) != 1:
-            raise EncoderInputError(f"tensors have different frame counts: {sorted(counts)}")
+            per_tensor = ", ".join(f"{k}: {x.shape[0]}" for k, x in frames.items())
+            raise EncoderInputError(f"tensors have different frame counts ({per_tensor})")
         sps = build_sps(frames, self.cfg)
         self.report = EncodeReport()
         try:
