@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from streams import silu_like
 
 from vcmref.bitstream.extract import extract
 from vcmref.bitstream.frame_units import (
@@ -21,6 +22,7 @@ from vcmref.bitstream.units import (
     UNIT_HEADER_BYTES,
     UnitType,
     iter_units,
+    unit_chunks,
     write_signature,
     write_unit,
 )
@@ -31,15 +33,8 @@ from vcmref.refsw.encoder import EncoderConfig, encode
 # --------------------------------------------------------------------------- helpers
 
 
-def silu_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return (x / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def chunks(data: bytes) -> list[bytes]:
-    """The stream's units, each as its header and payload bytes."""
-    return [data[u.byte_offset : u.byte_offset + UNIT_HEADER_BYTES + len(u.payload)]
-            for u in iter_units(data)]
 
 
 def join(units: list[bytes]) -> bytes:
@@ -85,7 +80,7 @@ def rewrite_data_unit(data: bytes, index: int, new_ans) -> bytes:
     du.ans_data = new_ans(du.ans_data)
     w = Writer()
     data_unit(w, du, sps)
-    out = chunks(data)
+    out = unit_chunks(data)
     out[index] = write_unit(UnitType.DATA_UNIT, u.layer_id, w.getvalue())
     return join(out)
 
@@ -97,7 +92,7 @@ def rewrite_frame_header(data: bytes, index: int, change) -> bytes:
     change(fh)
     w = Writer()
     frame_header(w, fh, sps)
-    out = chunks(data)
+    out = unit_chunks(data)
     out[index] = write_unit(UnitType.FRAME_HEADER, u.layer_id, w.getvalue())
     return join(out)
 
@@ -192,8 +187,8 @@ def test_encoder_rejects_tensor_too_big_for_requested_level() -> None:
     (EncoderConfig(bit_depth=0), "bit depth"),
     (EncoderConfig(bit_depth=17), "bit depth"),
     (EncoderConfig(quant="qp"), "QP"),
-    (EncoderConfig(quant="qp", qp=64), "init_qp"),
-    (EncoderConfig(quant="qp", qp=-1), "init_qp"),
+    (EncoderConfig(quant="qp", qp=64), "qp 64"),
+    (EncoderConfig(quant="qp", qp=-1), "qp -1"),
     (EncoderConfig(quant="step"), "step"),
     (EncoderConfig(quant="step", step=0.0), "step"),
     (EncoderConfig(quant="step", step=-0.1), "step"),
@@ -279,32 +274,32 @@ def test_decoder_rejects_stream_without_sps() -> None:
 
 
 def test_decoder_rejects_sps_not_first(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     e = decode_error(join([u[1], u[0]] + u[2:]))
     assert "first unit" in str(e) and e.unit is not None and "frame_header" in e.unit
 
 
 def test_decoder_rejects_second_sps(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     e = decode_error(join(u[:3] + [u[0]] + u[3:]))
     assert "second stream parameter set" in str(e) and e.unit.startswith("#3")
 
 
 def test_decoder_rejects_missing_end_of_stream(stream) -> None:
-    e = decode_error(join(chunks(stream)[:-1]))
+    e = decode_error(join(unit_chunks(stream)[:-1]))
     assert "end_of_stream" in str(e) and e.unit == "stream"
 
 
 @pytest.mark.parametrize("extra_type", [UnitType.FRAME_HEADER, UnitType.END_OF_STREAM, 100])
 def test_decoder_rejects_unit_after_end_of_stream(stream, extra_type: int) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     extra = u[1] if extra_type == UnitType.FRAME_HEADER else write_unit(extra_type, 0, b"")
     e = decode_error(join(u + [extra]))
     assert "after end_of_stream" in str(e) and e.unit.startswith(f"#{len(u)}")
 
 
 def test_decoder_rejects_non_empty_end_of_stream(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     e = decode_error(join(u[:-1] + [write_unit(UnitType.END_OF_STREAM, 0, b"\x00")]))
     assert e.element == "payload_size" and "end_of_stream" in e.unit
 
@@ -317,7 +312,7 @@ def test_decoder_rejects_trailing_garbage_shorter_than_header(stream, n: int) ->
 
 
 def test_decoder_rejects_payload_size_beyond_data(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     bad = write_unit(UnitType.TILE_MODEL, 0, b"\x00" * 100)[:UNIT_HEADER_BYTES + 10]
     e = decode_error(join(u[:-1] + [bad]))
     assert e.element == "payload_size" and "exceeds" in str(e)
@@ -328,7 +323,7 @@ def test_decoder_rejects_payload_size_beyond_data(stream) -> None:
 
 
 def test_decoder_rejects_forbidden_bit_and_unit_type_zero(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     eos = bytearray(u[-1])
     eos[0] |= 0x80
     e = decode_error(join(u[:-1] + [bytes(eos)]))
@@ -339,7 +334,7 @@ def test_decoder_rejects_forbidden_bit_and_unit_type_zero(stream) -> None:
 
 
 def test_decoder_rejects_layer_id_beyond_layers(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     h = bytearray(u[-1])
     h[1] = 2  # the stream has 2 layers
     e = decode_error(join(u[:-1] + [bytes(h)]))
@@ -348,7 +343,7 @@ def test_decoder_rejects_layer_id_beyond_layers(stream) -> None:
 
 @pytest.mark.parametrize("utype", [7, 8, 100, 127])
 def test_reserved_unit_is_skipped(stream, tensors, utype: int) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     reserved = write_unit(utype, 5, b"future \xff\x00 payload")
     pos = 4  # between units of the first frame
     data = join(u[:pos] + [reserved] + u[pos:])
@@ -365,13 +360,13 @@ def test_reserved_unit_is_skipped(stream, tensors, utype: int) -> None:
 
 
 def test_stream_without_frames_is_valid(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     res = Decoder().decode(join([u[0], u[-1]]))
     assert res.frames == [] and len(res.sps.tensors) == 2
 
 
 def test_sps_with_trailing_payload_rejected(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     sps_payload = list(iter_units(stream))[0].payload + b"\x00"
     e = decode_error(join([write_unit(UnitType.STREAM_PARAMETER_SET, 0, sps_payload)] + u[1:]))
     assert e.element == "payload_size" and "stream_parameter_set" in e.unit
@@ -394,7 +389,7 @@ def test_sps_duplicate_tensor_names_rejected(stream) -> None:
     assert bits[i : i + 8] == f"{ord('b'):08b}"
     bits = bits[:i] + f"{ord('a'):08b}" + bits[i + 8:]
     dup = int(bits, 2).to_bytes(len(payload), "big")
-    u = chunks(stream)
+    u = unit_chunks(stream)
     e = decode_error(join([write_unit(UnitType.STREAM_PARAMETER_SET, 0, dup)] + u[1:]))
     assert e.element == "tensor_name[1]" and "twice" in str(e)
 
@@ -403,7 +398,7 @@ def test_sps_duplicate_tensor_names_rejected(stream) -> None:
 
 
 def test_frame_unit_before_frame_header(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     tm = indices(stream, UnitType.TILE_MODEL)[0]
     e = decode_error(join([u[0], u[tm]] + u[1:]))
     assert "before any frame header" in str(e)
@@ -411,7 +406,7 @@ def test_frame_unit_before_frame_header(stream) -> None:
 
 def test_frame_index_not_increasing(stream) -> None:
     fr = frame_ranges(stream)
-    u = chunks(stream)
+    u = unit_chunks(stream)
     second = [u[i] for i in fr[1]]
     first = [u[i] for i in fr[0]]
     e = decode_error(join([u[0]] + second + first + [u[-1]]))
@@ -420,14 +415,14 @@ def test_frame_index_not_increasing(stream) -> None:
 
 def test_unit_of_another_frame_inside_a_frame(stream) -> None:
     fr = frame_ranges(stream)
-    u = chunks(stream)
+    u = unit_chunks(stream)
     stray = u[fr[1][1]]  # a frame-1 tile model inside frame 0
     e = decode_error(join(u[:2] + [stray] + u[2:]))
     assert e.element == "frame_index" and "inside frame 0" in str(e)
 
 
 def test_duplicate_unit_in_a_frame(stream) -> None:
-    u = chunks(stream)
+    u = unit_chunks(stream)
     du = indices(stream, UnitType.DATA_UNIT)[0]
     e = decode_error(join(u[: du + 1] + [u[du]] + u[du + 1:]))
     assert "a second data_unit" in str(e) and e.unit.startswith(f"#{du + 1}")
@@ -447,7 +442,7 @@ def test_missing_tile_model(stream) -> None:
 
 def test_missing_frame_header(stream) -> None:
     fh = indices(stream, UnitType.FRAME_HEADER)
-    u = chunks(stream)
+    u = unit_chunks(stream)
     e = decode_error(join(u[: fh[1]] + u[fh[1] + 1:]))
     # the frame-1 units then land in frame 0
     assert e.element == "frame_index" and "inside frame 0" in str(e)
@@ -474,7 +469,7 @@ def test_broken_layer_dependency(stream, tensors) -> None:
 
 def test_hash_mismatch(stream) -> None:
     for h in indices(stream, UnitType.DATA_HASH):
-        u = chunks(stream)
+        u = unit_chunks(stream)
         bad = bytearray(u[h])
         bad[-1] ^= 0x01  # the last byte of decoded_md5
         u[h] = bytes(bad)
@@ -488,7 +483,7 @@ def test_hash_mismatch(stream) -> None:
 
 def test_data_unit_crc_mismatch(stream) -> None:
     du = indices(stream, UnitType.DATA_UNIT)[2]
-    u = chunks(stream)
+    u = unit_chunks(stream)
     bad = bytearray(u[du])
     bad[-5] ^= 0x10  # last byte of ans_data
     u[du] = bytes(bad)
@@ -558,7 +553,7 @@ def test_data_unit_for_tensor_the_layer_does_not_carry() -> None:
     units = list(iter_units(data))
     # move the layer-0 data unit of tensor b into layer 1, which carries no channel of b
     b_du = [u for u in units if u.unit_type == UnitType.DATA_UNIT and u.layer_id == 0][-1]
-    u = chunks(data)
+    u = unit_chunks(data)
     moved = write_unit(UnitType.DATA_UNIT, 1, b_du.payload)
     u.insert(len(u) - 1, moved)
     e = decode_error(join(u))
@@ -610,7 +605,7 @@ def test_frame_header_non_finite_min_rejected() -> None:
     bits = "".join(f"{b:08b}" for b in u.payload)
     bits = bits[:1] + f"{0x7FC00000:032b}" + bits[33:]
     payload = int(bits, 2).to_bytes(len(u.payload), "big")
-    c = chunks(data)
+    c = unit_chunks(data)
     c[1] = write_unit(UnitType.FRAME_HEADER, 0, payload)
     e = decode_error(join(c))
     assert e.element == "channel_min[0][0]" and "finite" in str(e)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from streams import silu_like
 
 from vcmref.bitstream.extract import extract
 from vcmref.bitstream.inspect import format_text, inspect_stream
 from vcmref.bitstream.units import (
-    UNIT_HEADER_BYTES,
     UnitType,
     iter_units,
+    unit_chunks,
     write_signature,
     write_unit,
 )
@@ -22,14 +23,8 @@ N_LAYERS = 3
 N_FRAMES = 2
 
 
-def silu_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return (x / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def chunks(data: bytes) -> list[bytes]:
-    return [data[u.byte_offset : u.byte_offset + UNIT_HEADER_BYTES + len(u.payload)]
-            for u in iter_units(data)]
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +66,9 @@ def test_extract_max_layers(stream, full, k: int) -> None:
                                                  UnitType.FRAME_HEADER,
                                                  UnitType.END_OF_STREAM) for u in kept)
     # every unit of a kept layer is still there, byte for byte and in order
-    want = [c for c, u in zip(chunks(stream), iter_units(stream), strict=True)
+    want = [c for c, u in zip(unit_chunks(stream), iter_units(stream), strict=True)
             if u.layer_id < k or u.unit_type in (1, 2, 6)]
-    assert chunks(sub) == want
+    assert unit_chunks(sub) == want
     res = Decoder().decode(sub)
     assert len(res.frames) == N_FRAMES
     assert [fr.frame_index for fr in res.frames] == [fr.frame_index for fr in full.frames]
@@ -108,7 +103,7 @@ def test_extract_is_idempotent_and_monotonic(stream) -> None:
 
 
 def test_drop_reserved_unit_restores_original(stream) -> None:
-    c = chunks(stream)
+    c = unit_chunks(stream)
     reserved = write_unit(42, 1, b"extension data")
     with_reserved = write_signature() + b"".join(c[:3] + [reserved] + c[3:])
     res = Decoder().decode(with_reserved)
@@ -147,7 +142,7 @@ def test_drop_top_layer_of_one_frame(stream, full) -> None:
 
 @pytest.mark.parametrize("bad", [-1, 10**6, "last+1"])
 def test_out_of_range_unit_index(stream, bad) -> None:
-    n = len(chunks(stream))
+    n = len(unit_chunks(stream))
     idx = n if bad == "last+1" else bad
     with pytest.raises(BitstreamError) as ei:
         extract(stream, drop_units={0 + 5, idx})
@@ -173,7 +168,7 @@ def test_extract_of_broken_container_raises(stream, cut: int) -> None:
 
 
 def test_inspect_lists_every_unit(stream) -> None:
-    c = chunks(stream)
+    c = unit_chunks(stream)
     data = write_signature() + b"".join(c[:2] + [write_unit(9, 0, b"\x01\x02")] + c[2:])
     sig, units = inspect_stream(data)
     assert [e.name for e in sig] == ["stream_signature"]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from streams import silu_like
 
 from vcmref.bitstream.extract import extract
 from vcmref.bitstream.frame_units import DataUnit, data_unit
@@ -21,6 +22,7 @@ from vcmref.bitstream.units import (
     UNIT_HEADER_BYTES,
     UnitType,
     iter_units,
+    unit_chunks,
     write_signature,
     write_unit,
 )
@@ -32,14 +34,8 @@ from vcmref.refsw.rans_decoder import compiled_kernel
 CASE_SECONDS = 5.0
 
 
-def silu_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return (x / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def chunks(data: bytes) -> list[bytes]:
-    return [data[u.byte_offset : u.byte_offset + UNIT_HEADER_BYTES + len(u.payload)]
-            for u in iter_units(data)]
 
 
 @pytest.fixture(scope="module")
@@ -100,27 +96,27 @@ def splice(rng: random.Random, d: bytes, other: bytes) -> bytes:
 
 
 def duplicate_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = chunks(d)
+    c = unit_chunks(d)
     c.insert(rng.randrange(len(c) + 1), c[rng.randrange(len(c))])
     return write_signature() + b"".join(c)
 
 
 def swap_units(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = chunks(d)
+    c = unit_chunks(d)
     i, j = rng.randrange(len(c)), rng.randrange(len(c))
     c[i], c[j] = c[j], c[i]
     return write_signature() + b"".join(c)
 
 
 def drop_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = chunks(d)
+    c = unit_chunks(d)
     del c[rng.randrange(len(c))]
     return write_signature() + b"".join(c)
 
 
 def foreign_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
     """A unit of another stream (other SPS, other shapes) inserted or substituted."""
-    c, o = chunks(d), chunks(other)
+    c, o = unit_chunks(d), unit_chunks(other)
     unit = rng.choice(o[1:-1])
     if rng.random() < 0.5:
         c.insert(rng.randrange(1, len(c)), unit)
@@ -131,7 +127,7 @@ def foreign_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
 
 def retag_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
     """Change one unit header's type or layer_id (the payload stays)."""
-    c = chunks(d)
+    c = unit_chunks(d)
     i = rng.randrange(len(c))
     h = bytearray(c[i])
     if rng.random() < 0.5:
@@ -164,7 +160,7 @@ def reencoded_data_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
     du.ans_data = bytes(b)
     w = Writer()
     data_unit(w, du, sps)
-    c = chunks(d)
+    c = unit_chunks(d)
     c[u.index] = write_unit(UnitType.DATA_UNIT, u.layer_id, w.getvalue())
     return write_signature() + b"".join(c)
 

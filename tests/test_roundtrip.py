@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from streams import silu_like
 
 from vcmref.bitstream.extract import extract
 from vcmref.bitstream.parameter_sets import QuantMode
@@ -17,13 +18,6 @@ from vcmref.refsw.quantization import dequantize
 
 # Largest max_magnitude_class allowed for each direct_token_log2 E (spec: TopClass(E)).
 TOP_CLASS = {2: 3, 3: 4, 4: 6, 5: 7, 6: 9}
-
-
-def silu_like(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0,
-              shift: float = 0.0) -> np.ndarray:
-    x = rng.normal(size=shape) * scale + shift
-    with np.errstate(over="ignore"):
-        return (x / (1.0 + np.exp(-x))).astype(np.float32)
 
 
 def bits32(a: np.ndarray) -> np.ndarray:

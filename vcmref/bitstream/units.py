@@ -111,6 +111,12 @@ def iter_units(data: bytes) -> Iterator[Unit]:
         index += 1
 
 
+def unit_chunks(data: bytes) -> list[bytes]:
+    """The stream's units, each as its header and payload bytes (the signature excluded)."""
+    return [data[u.byte_offset : u.byte_offset + UNIT_HEADER_BYTES + len(u.payload)]
+            for u in iter_units(data)]
+
+
 def write_unit(unit_type: int, layer_id: int, payload: bytes) -> bytes:
     """Serialize one unit: header then payload."""
     w = Writer(unit=unit_type_name(unit_type))
