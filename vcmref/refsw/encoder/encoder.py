@@ -68,6 +68,10 @@ class EncoderConfig:
     step: float | None = None
     layers: int = 1  # channels of each tensor split evenly, in channel order, into this many
     layer_channels: list[dict[str, int]] | None = None  # or explicit counts per layer
+    layer_refs: list[list[int]] | None = None  # lower layers each layer depends on; None: all
+    channel_order: dict[str, list[int]] | None = None  # coding order of channels, per tensor
+    tensor_qp: dict[str, int] | None = None  # per-tensor QP for quant "qp" (default: qp)
+    tile_padding: int | None = None  # sample value of unused tile cells; None: 0 in range
     tile_columns: int | None = None  # cells per tile row; None: about square tiles
     rows_per_unit: int = 0  # tile rows per data unit; 0: one unit per tile
     max_magnitude_class: int = 7  # contexts: classes of the above and left magnitudes
@@ -175,7 +179,14 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
     if empty:
         raise EncoderInputError(f"layer {empty[0]} would carry no channel: use at most "
                                 f"{max(ti.channels for ti in infos)} layers")
-    layers = [LayerInfo(c, list(range(k))) for k, c in enumerate(counts)]
+    refs = cfg.layer_refs if cfg.layer_refs is not None else [list(range(k))
+                                                                  for k in range(len(counts))]
+    if len(refs) != len(counts) or any(
+            sorted(set(r)) != list(r) or any(not 0 <= x < k for x in r)
+            for k, r in enumerate(refs)):
+        raise EncoderInputError(f"layer_refs {cfg.layer_refs}: expected, for each of the "
+                                f"{len(counts)} layers, increasing indices of lower layers")
+    layers = [LayerInfo(c, list(r)) for c, r in zip(counts, refs, strict=True)]
     layouts = []
     for t in range(len(infos)):
         cols = []
@@ -183,7 +194,12 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
             n = layer.channels[t]
             want = cfg.tile_columns or max(1, math.ceil(math.sqrt(n)))
             cols.append(max(1, min(want, n)))
-        layouts.append(TileLayout(None, cfg.rows_per_unit, cols))
+        order = (cfg.channel_order or {}).get(infos[t].name)
+        if order is not None and sorted(order) != list(range(infos[t].channels)):
+            raise EncoderInputError(f"channel_order of tensor {infos[t].name!r}: expected a "
+                                    f"permutation of 0..{infos[t].channels - 1}")
+        layouts.append(TileLayout(None if order is None else list(order), cfg.rows_per_unit,
+                                  cols))
     mode = QUANT_MODES[cfg.quant]
     sps = StreamParameterSet(
         level_idc=_pick_level(infos, cfg, len(layers)),
@@ -193,7 +209,8 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
         layers=layers, tile_layouts=layouts, direct_token_log2=cfg.direct_token_log2,
         max_magnitude_class=cfg.max_magnitude_class, wavefront_block_size=cfg.wavefront_block_size,
         lane_limit=cfg.lane_limit)
-    sps.tile_padding_value = min(max(0, sps.sample_min), sps.sample_max)
+    sps.tile_padding_value = (min(max(0, sps.sample_min), sps.sample_max)
+                              if cfg.tile_padding is None else cfg.tile_padding)
     return sps
 
 
@@ -248,7 +265,8 @@ class Encoder:
         fh = FrameHeader(frame_index=f)
         samples = []
         for x in xs:
-            s, params, clipped = quantize_tensor(x, sps, cfg.qp, cfg.step)
+            qp = (cfg.tensor_qp or {}).get(sps.tensors[len(samples)].name, cfg.qp)
+            s, params, clipped = quantize_tensor(x, sps, qp, cfg.step)
             fh.quant.append(params)
             samples.append(s)
             self.report.clipped_samples += clipped
