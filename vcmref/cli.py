@@ -37,6 +37,8 @@ def _run(fn: Callable[[], Any]) -> Any:
 
     try:
         return fn()
+    except typer.Exit:
+        raise
     except (VcmrefError, CliError) as e:
         _fail(str(e))
     except OSError as e:
@@ -154,8 +156,14 @@ def encode(
 @app.command()
 def decode(
     stream: Annotated[Path, typer.Argument(help="vcmref stream")],
-    output: Annotated[Path, typer.Option("-o", "--output", help=".npz of float32 tensors "
-                                         "(F,C,H,W)")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=".npz of float32 "
+                                                "tensors (F,C,H,W)")] = None,
+    raw_samples: Annotated[Path | None, typer.Option(help="the decoded-sample file of the "
+                                                     "conformance suite (big-endian int32)")]
+    = None,
+    raw_values: Annotated[Path | None, typer.Option(help="the decoded-value file of the "
+                                                    "conformance suite (big-endian binary32)")]
+    = None,
     samples: Annotated[Path | None, typer.Option(help="also write the decoded integer samples "
                                                  "(.npz, int32)")] = None,
     frames: Annotated[Path | None, typer.Option(help="also write the decoded samples as the "
@@ -168,18 +176,28 @@ def decode(
     def go() -> None:
         from vcmref.refsw.decoder import Decoder
 
+        if output is None and raw_samples is None and raw_values is None:
+            raise CliError("nothing to write: give -o, --raw-samples or --raw-values")
         data = _read_stream(stream)
         t0 = time.perf_counter()
         result = Decoder(max_layers=layers, verify_hashes=not no_verify_hash).decode(data)
         dt = time.perf_counter() - t0
-        _save_npz(output, result.stacked_tensors())
+        if output is not None:
+            _save_npz(output, result.stacked_tensors())
+        if raw_samples is not None or raw_values is not None:
+            from vcmref.conformance.suite import samples_bytes, values_bytes
+
+            if raw_samples is not None:
+                write_atomic(raw_samples, samples_bytes(result))
+            if raw_values is not None:
+                write_atomic(raw_values, values_bytes(result))
         if samples is not None:
             _save_npz(samples, result.stacked_samples())
         if frames is not None:
             _save_npz(frames, result.tile_frames())
         checked = sum(f.hashes_checked for f in result.frames)
         layer_sets = sorted({tuple(f.layers) for f in result.frames})
-        typer.echo(f"{output}: {len(result.frames)} frames, layers "
+        typer.echo(f"{output or raw_samples or raw_values}: {len(result.frames)} frames, layers "
                    f"{', '.join(map(str, layer_sets[0])) if len(layer_sets) == 1 else layer_sets}"
                    f", {checked} hashes verified, decoded in {dt:.3f} s"
                    + (f"; skipped {len(result.skipped_units)} reserved units"
@@ -237,6 +255,50 @@ def extract(
         out = do_extract(data, max_layers=layers, drop_units=dropped)
         write_atomic(output, out)
         typer.echo(f"{output}: {len(out)} bytes (from {len(data)})")
+
+    _run(go)
+
+
+@app.command()
+def conform(
+    decoder: Annotated[str | None, typer.Option(help="decoder command to check, e.g. 'mydec "
+                                                "{bitstream} {output}' ({values} optional); "
+                                                "default: the reference decoder")] = None,
+    suite: Annotated[Path | None, typer.Option(help="suite folder (default: "
+                                               "conformance_streams/)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds allowed per stream")] = 60.0,
+    coverage: Annotated[bool, typer.Option("--coverage", help="report the syntax elements "
+                                           "and value classes the suite exercises")] = False,
+    generate: Annotated[bool, typer.Option("--generate", help="regenerate the suite from "
+                                           "the reference encoder")] = False,
+) -> None:
+    """Check a decoder against the conformance suite (exit status 1 on any failure)."""
+
+    def go() -> None:
+        from vcmref.conformance import suite as suite_mod
+
+        folder = suite or suite_mod.SUITE_DIR
+        if generate:
+            entries = suite_mod.generate(folder)
+            typer.echo(f"{folder}: wrote {len(entries)} streams and "
+                       f"{suite_mod.MANIFEST}")
+            return
+        if coverage:
+            from vcmref.conformance.coverage import coverage_report
+
+            streams = [(folder / e.file).read_bytes() for e in suite_mod.load_manifest(folder)
+                       if e.expect == "decode"]
+            typer.echo(coverage_report(streams).format_table())
+            return
+        from vcmref.conformance.runner import format_table, run_suite
+
+        try:
+            outcomes = run_suite(folder, decoder, timeout)
+        except (FileNotFoundError, ValueError) as e:
+            raise CliError(str(e)) from None
+        typer.echo(format_table(outcomes))
+        if not all(o.passed for o in outcomes):
+            raise typer.Exit(1)
 
     _run(go)
 

@@ -1,0 +1,161 @@
+"""The conformance suite: small streams from the reference encoder that together exercise
+every syntax element and class of values of the spec. Each case is deterministic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vcmref.bitstream.extract import extract
+from vcmref.bitstream.syntax import Writer
+from vcmref.bitstream.units import (
+    UnitType,
+    iter_units,
+    unit_chunks,
+    write_signature,
+    write_unit,
+)
+from vcmref.refsw.encoder import EncoderConfig, encode
+from vcmref.refsw.encoder.encoder import build_sps
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance stream: how to build it and what it exercises."""
+
+    name: str
+    description: str
+    exercises: tuple[str, ...]
+    build: Callable[[], bytes]
+
+
+def features(seed: int, shapes: dict[str, tuple[int, ...]], scale: float = 1.0,
+             shift: float = 0.0) -> dict[str, np.ndarray]:
+    """Feature-like float32 tensors (SiLU of smoothed noise with per-channel offsets)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in shapes.items():
+        z = rng.normal(size=shape)
+        z = (z + np.roll(z, 1, axis=-1) + np.roll(z, 1, axis=-2)) / 1.7
+        z = scale * (z + rng.normal(shift, 1.0, size=shape[:-2] + (1, 1)))
+        with np.errstate(over="ignore"):
+            out[name] = (z / (1.0 + np.exp(-z))).astype(np.float32)
+    return out
+
+
+def _encoded(seed: int, shapes: dict[str, tuple[int, ...]], scale: float = 1.0,
+             shift: float = 0.0, **cfg) -> Callable[[], bytes]:
+    return lambda: encode(features(seed, shapes, scale, shift), EncoderConfig(**cfg))
+
+
+def _with_reserved_units() -> bytes:
+    """A two-frame stream with reserved unit types inserted where decoders must skip them."""
+    data = encode(features(11, {"f": (2, 4, 5, 5)}), EncoderConfig(layers=2))
+    units = unit_chunks(data)
+    types = [u.unit_type for u in iter_units(data)]
+    out = [write_signature(), units[0], write_unit(7, 0, b"\x00\x01")]
+    for chunk, utype in zip(units[1:], types[1:], strict=True):
+        if utype == UnitType.END_OF_STREAM:
+            out.append(write_unit(127, 1, bytes(range(40))))
+        out.append(chunk)
+        if utype == UnitType.FRAME_HEADER:
+            out.append(write_unit(64, 1, b""))
+    return b"".join(out)
+
+
+def _zero_frames() -> bytes:
+    """A stream parameter set and end of stream, no frame."""
+    from vcmref.bitstream.parameter_sets import stream_parameter_set
+
+    x = features(3, {"only": (1, 2, 3, 3)})
+    sps = build_sps(x, EncoderConfig(quant="step", step=0.5, bit_depth=6))
+    w = Writer(unit="stream_parameter_set")
+    stream_parameter_set(w, sps)
+    return b"".join([write_signature(),
+                     write_unit(UnitType.STREAM_PARAMETER_SET, 0, w.getvalue()),
+                     write_unit(UnitType.END_OF_STREAM, 0, b"")])
+
+
+def _level_limits() -> bytes:
+    """Level 10 at its limits: 8 tensors, 1024 channels, 4 layers, a 4096-sample-wide tile."""
+    shapes = {f"t{i}": (1, 4, 2, 2) for i in range(6)}
+    shapes["wide"] = (1, 4, 1, 1024)
+    shapes["many"] = (1, 1024, 1, 1)
+    return encode(features(21, shapes), EncoderConfig(
+        bit_depth=8, layers=4, level=10, lane_limit=16,
+        layer_channels=[{**{f"t{i}": 1 for i in range(6)}, "wide": 4, "many": 256}]
+        + [{**{f"t{i}": 1 for i in range(6)}, "many": 256} for _ in range(3)],
+        tile_columns=4))
+
+
+def _base_layer_only() -> bytes:
+    """A three-layer stream after extraction of layer 0: the SPS still declares three layers."""
+    data = encode(features(5, {"a": (2, 6, 4, 4)}), EncoderConfig(
+        quant="qp", qp=36, bit_depth=10, layers=3))
+    return extract(data, max_layers=1)
+
+
+CASES: tuple[Case, ...] = (
+    Case("minmax_b10_basic", "one tensor, 10-bit min/max per tensor, default tools",
+         ("quant_mode 0", "bit depth 10", "one tensor", "one layer"),
+         _encoded(1, {"x": (1, 8, 6, 6)})),
+    Case("minmax_b1", "1-bit samples: every sample 0 or 1",
+         ("bit depth 1", "quant_mode 0"), _encoded(2, {"x": (1, 4, 5, 7)}, bit_depth=1)),
+    Case("minmax_channel_b8", "8-bit min/max per channel, two tensors",
+         ("quant_mode 1", "bit depth 8", "per-channel parameters", "several tensors"),
+         _encoded(3, {"p3": (1, 6, 6, 6), "p4": (1, 5, 3, 3)}, quant="minmax-channel",
+                  bit_depth=8)),
+    Case("minmax_b12_frames", "12-bit min/max, three frames",
+         ("bit depth 12", "several frames"),
+         _encoded(4, {"x": (3, 3, 5, 4)}, bit_depth=12)),
+    Case("minmax_b16_escapes", "16-bit samples: large magnitudes coded with escape bits, "
+         "direct_token_log2 2 and its top class 3",
+         ("bit depth 16", "escape tokens", "direct_token_log2 2"),
+         _encoded(5, {"x": (1, 4, 6, 6)}, scale=40.0, bit_depth=16, direct_token_log2=2,
+                  max_magnitude_class=3)),
+    Case("qp_tensors", "uniform QP with per-tensor QP deltas (negative, zero, positive)",
+         ("quant_mode 2", "qp_delta signs", "three tensors"),
+         _encoded(6, {"a": (1, 5, 4, 4), "b": (1, 3, 6, 2), "c": (1, 2, 3, 3)}, quant="qp",
+                  qp=30, tensor_qp={"a": 24, "c": 40}, bit_depth=12)),
+    Case("step_layers_deps", "explicit step, three layers, layer 2 depends on 0 and 1, two "
+         "frames", ("quant_mode 3", "several layers", "layer dependencies", "several frames"),
+         _encoded(7, {"s": (2, 9, 5, 5)}, quant="step", step=0.1, bit_depth=12, layers=3,
+                  layer_refs=[[], [0], [0, 1]])),
+    Case("step_independent_layers", "two layers, the second with no dependency, large step",
+         ("layers without dependency", "step >= 1"),
+         _encoded(8, {"s": (1, 6, 4, 4)}, scale=8.0, quant="step", step=2.5, bit_depth=8,
+                  layers=2, layer_refs=[[], []])),
+    Case("tiles_units_lanes", "3-column tiles cut into 5-row data units (cells split across "
+         "units), wavefront blocks of 3, one rANS lane",
+         ("tile_columns > 1", "rows_per_unit > 0", "wavefront_block_size > 0", "lane_limit 1"),
+         _encoded(9, {"t": (1, 7, 4, 6)}, tile_columns=3, rows_per_unit=5,
+                  wavefront_block_size=3, lane_limit=1)),
+    Case("lanes_unlimited", "one lane per wavefront sample, direct_token_log2 6 with its top "
+         "class 9", ("lane_limit 0", "direct_token_log2 6", "top magnitude class"),
+         _encoded(10, {"t": (1, 5, 7, 7)}, scale=6.0, quant="step", step=0.05, bit_depth=12,
+                  lane_limit=0, direct_token_log2=6, max_magnitude_class=9)),
+    Case("channel_order", "explicit channel order, two layers",
+         ("channel_order_explicit_flag 1",),
+         _encoded(12, {"c": (1, 6, 3, 3)}, layers=2, channel_order={"c": [4, 0, 5, 2, 1, 3]})),
+    Case("no_hashes", "no decoded-data hash units, two frames", ("hash units absent",),
+         _encoded(13, {"h": (2, 4, 4, 4)}, hashes=False)),
+    Case("reserved_units", "reserved unit types 7, 64 and 127 that decoders skip",
+         ("reserved unit types",), _with_reserved_units),
+    Case("zero_frames", "a stream without frames", ("no frame",), _zero_frames),
+    Case("level10_limits", "level 10 at its limits: 8 tensors, 1024 channels, 4 layers, a "
+         "4096-sample-wide tile", ("sizes at the level limits",), _level_limits),
+    Case("level20_constant", "level 20; an all-zero tensor and a constant tensor, "
+         "max_magnitude_class 0, a non-zero tile padding value",
+         ("level 20", "single-token contexts", "max_magnitude_class 0", "tile padding"),
+         lambda: encode({"zero": np.zeros((1, 3, 4, 4), np.float32),
+                         "const": np.full((1, 2, 3, 5), -1.25, np.float32)},
+                        EncoderConfig(quant="step", step=0.25, bit_depth=9, level=20,
+                                      max_magnitude_class=0, tile_padding=-7))),
+    Case("negative_offset", "uniform QP on mostly negative values: negative sample offsets",
+         ("sample_offset < 0",),
+         _encoded(14, {"n": (1, 4, 5, 5)}, shift=-0.5, quant="qp", qp=20, bit_depth=10)),
+    Case("base_layer_only", "layer 0 of a three-layer stream, extracted",
+         ("layers absent after extraction",), _base_layer_only),
+)
