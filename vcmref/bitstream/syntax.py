@@ -166,7 +166,7 @@ class SyntaxDirection:
             raise BitstreamError(f"{value!r} cannot be written as UTF-8", unit=self.unit,
                                  element=name, bit_offset=start) from None
         n = self._ue_raw(name, None if raw is None else len(raw))
-        self._check(name + ".length", n, 0, max_len, start)
+        self._check(name, n, 0, max_len, start)
         data = bytes(self._bits(8, name, None if raw is None else raw[i]) for i in range(n))
         try:
             text = data.decode("utf-8")

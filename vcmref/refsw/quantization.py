@@ -13,6 +13,15 @@ QP_STEP_MANTISSA_BITS = (0x3F800000, 0x3F8FACD6, 0x3FA14518, 0x3FB504F3, 0x3FCB2
 QP_STEP_EXPONENT_OFFSET = 8
 
 
+# The frame-header element whose value a dequantization error comes from, per mode.
+_PARAMETER_ELEMENT = {
+    QuantMode.MINMAX_TENSOR: "tensor_max",
+    QuantMode.MINMAX_CHANNEL: "channel_max",
+    QuantMode.UNIFORM_QP: "qp_delta",
+    QuantMode.UNIFORM_STEP: "quant_step",
+}
+
+
 def qp_step(qp: int) -> np.float32:
     """Quantization step of a QP: mantissa[qp mod 6] * 2**(qp div 6 - 8), exact in binary32."""
     if not 0 <= qp <= MAX_QP:
@@ -21,7 +30,8 @@ def qp_step(qp: int) -> np.float32:
     return np.float32(np.ldexp(mant, qp // 6 - QP_STEP_EXPONENT_OFFSET))
 
 
-def minmax_scale(min_bits: int, max_bits: int, bit_depth: int) -> tuple[np.float32, np.float32]:
+def minmax_scale(min_bits: int, max_bits: int, bit_depth: int,
+                 element: str = "tensor_max") -> tuple[np.float32, np.float32]:
     """(min, scale) with scale = (max - min) / (2**B - 1), each operation in binary32."""
     lo = np.uint32(min_bits).view(np.float32)
     hi = np.uint32(max_bits).view(np.float32)
@@ -30,7 +40,7 @@ def minmax_scale(min_bits: int, max_bits: int, bit_depth: int) -> tuple[np.float
     if not np.isfinite(scale):
         raise BitstreamError(f"(max - min) = ({binary32_value(max_bits)!r} - "
                              f"{binary32_value(min_bits)!r}) overflows binary32",
-                             element="max")
+                             element=element)
     return lo, scale
 
 
@@ -40,8 +50,8 @@ def dequantize(samples: np.ndarray, mode: QuantMode, params: TensorQuantParams,
     with np.errstate(over="ignore", invalid="ignore"):
         out = _dequantize(samples, mode, params, bit_depth, channels)
     if not np.isfinite(out).all():
-        raise BitstreamError("a dequantized value overflows binary32", element="quant_step"
-                             if not mode.is_minmax else "tensor_max")
+        raise BitstreamError("a dequantized value overflows binary32",
+                             element=_PARAMETER_ELEMENT[mode])
     return out
 
 
@@ -58,7 +68,8 @@ def _dequantize(samples: np.ndarray, mode: QuantMode, params: TensorQuantParams,
         return lo + s * scale
     if mode == QuantMode.MINMAX_CHANNEL:
         idx = np.arange(len(s)) if channels is None else np.asarray(channels)
-        pairs = [minmax_scale(params.min_bits[c], params.max_bits[c], bit_depth) for c in idx]
+        pairs = [minmax_scale(params.min_bits[c], params.max_bits[c], bit_depth, "channel_max")
+                 for c in idx]
         lo = np.array([p[0] for p in pairs], dtype=np.float32)[:, None, None]
         scale = np.array([p[1] for p in pairs], dtype=np.float32)[:, None, None]
         return lo + s * scale

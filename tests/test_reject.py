@@ -1,0 +1,75 @@
+"""Must-reject streams: the reference decoder rejects every case with the error it names."""
+
+from __future__ import annotations
+
+import pytest
+
+from vcmref.bitstream.syntax import base_name
+from vcmref.conformance.reject import RejectCase, reject_cases
+from vcmref.errors import BitstreamError
+from vcmref.refsw.decoder import Decoder
+
+CASES = reject_cases()
+
+# Rules the issue asks for, each with the case that covers it.
+REQUIRED = [
+    "empty", "bad_signature", "truncated_unit_header", "truncated_payload",
+    "unit_after_end_of_stream", "missing_end_of_stream", "no_stream_parameter_set",
+    "sps_not_first", "second_sps", "forbidden_zero_bit", "unit_type_0",
+    "layer_id_over_num_layers", "profile_idc_2", "level_idc_11", "quant_mode_5",
+    "num_tensors_over_level", "height_over_level", "width_over_level",
+    "tensor_samples_over_level", "tile_wider_than_level", "layer_channels_sum", "empty_layer",
+    "ref_layer_idx_not_increasing", "duplicate_tensor_name", "channel_order_repeated",
+    "tile_padding_value_over_max", "max_magnitude_class_over_top", "frame_index_repeated",
+    "tile_model_frame_index", "token_weights_all_zero", "tile_model_for_uncarried_tensor",
+    "data_crc_mismatch", "ans_data_nonzero_tail", "missing_data_unit", "duplicate_data_unit",
+    "unit_idx_beyond_tile", "broken_layer_dependency", "hash_mismatch",
+    "payload_left_frame_header", "min_above_max", "tensor_min_nan", "quant_step_zero",
+    "quant_step_negative", "quant_step_infinite", "dequantized_overflow",
+]
+
+
+def _check(case: RejectCase) -> None:
+    with pytest.raises(BitstreamError) as info:
+        Decoder().decode(case.data)
+    err = info.value
+    got = None if err.element is None else base_name(err.element)
+    assert got == case.element, f"{case.name}: error names {err.element!r}: {err}"
+    assert case.reason in str(err), f"{case.name}: {err}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rejected_with_named_error(case: RejectCase) -> None:
+    _check(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rejected_numpy_path(case: RejectCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCMREF_NUMPY_ONLY", "1")
+    _check(case)
+
+
+def test_names_unique() -> None:
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names))
+
+
+def test_required_rules_covered() -> None:
+    names = {c.name for c in CASES}
+    assert not [n for n in REQUIRED if n not in names]
+
+
+def test_cases_well_formed() -> None:
+    for c in CASES:
+        assert c.name and c.description and c.reason
+        assert isinstance(c.data, bytes)
+        assert len(c.data) < 20_000, c.name
+        assert c.element is None or c.element == base_name(c.element)
+
+
+def test_deterministic() -> None:
+    again = reject_cases()
+    assert [(c.name, c.element, c.reason, c.data) for c in again] == \
+        [(c.name, c.element, c.reason, c.data) for c in CASES]
+
+

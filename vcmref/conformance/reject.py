@@ -1,0 +1,821 @@
+"""Must-reject streams: malformed streams, each with the error a conforming decoder must report.
+
+Every case starts from a small valid stream made by the reference encoder (seeded, so the
+bytes are the same on every run) and breaks exactly one rule of docs/spec.md: the container
+(clause 2), an element's legal range (clause 4), the unit order (clause 5.2), frames and
+layers (clause 5.3), entropy decoding (clause 5.8), reconstruction and dequantization
+(clauses 5.9, 5.10), hashes and CRCs (clauses 5.11, 5.12) or a level limit (clause 6).
+
+A conforming decoder rejects each case. The reference decoder raises a BitstreamError whose
+element (without loop indices, see `vcmref.bitstream.syntax.base_name`) is `element` and whose
+message contains `reason`; `element` is None when the error is about the stream as a whole.
+Other decoders are only required to reject the stream; `element` and `reason` say where and why.
+
+Malformed values that the syntax Writer refuses to write are written here with a plain bit
+writer (`_Bits`) or patched into the bits of a valid stream at the offsets that
+`vcmref.bitstream.inspect.inspect_stream` reports.
+
+Not covered: a payload_size over the stream level's MaxUnitPayloadBytes but within 2^28 (clause
+6) needs a payload of more than 4 MiB even at level 10, too large for this set; the range check
+of payload_size against 2^28 at the unit header is covered.
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from vcmref.bitstream.bitio import BitWriter
+from vcmref.bitstream.frame_units import (
+    DataUnit,
+    FrameHeader,
+    TileModel,
+    binary32_bits,
+    data_unit,
+    frame_header,
+    tile_model,
+)
+from vcmref.bitstream.inspect import inspect_stream
+from vcmref.bitstream.parameter_sets import (
+    LayerInfo,
+    StreamParameterSet,
+    TensorInfo,
+    TileLayout,
+    stream_parameter_set,
+)
+from vcmref.bitstream.syntax import Reader, TracedElement, Writer
+from vcmref.bitstream.units import (
+    SIGNATURE_BYTES,
+    UNIT_HEADER_BYTES,
+    UnitType,
+    iter_units,
+    unit_chunks,
+    write_signature,
+    write_unit,
+)
+from vcmref.refsw.encoder import EncoderConfig, encode
+
+SEED = 20240611
+
+
+@dataclass(frozen=True)
+class RejectCase:
+    """A stream that a conforming decoder must reject.
+
+    `element`: base name (no loop indices) of the syntax element the reference decoder's
+    BitstreamError names, or None for an error about the stream as a whole. `reason`: a
+    substring of the error message.
+    """
+
+    name: str
+    description: str
+    data: bytes
+    element: str | None
+    reason: str
+
+
+# --------------------------------------------------------------------------- bit helpers
+
+
+class _Bits:
+    """A plain MSB-first bit writer with the descriptors of clause 1.4 and no range checks."""
+
+    def __init__(self) -> None:
+        self.bw = BitWriter()
+
+    def u(self, n: int, value: int) -> _Bits:
+        self.bw.write(value, n)
+        return self
+
+    def ue(self, value: int) -> _Bits:
+        length = (value + 1).bit_length()
+        self.bw.write(0, length - 1)
+        self.bw.write(value + 1, length)
+        return self
+
+    def se(self, value: int) -> _Bits:
+        return self.ue(2 * value - 1 if value > 0 else -2 * value)
+
+    def st(self, value: str | bytes) -> _Bits:
+        raw = value.encode("utf-8") if isinstance(value, str) else value
+        self.ue(len(raw))
+        for b in raw:
+            self.u(8, b)
+        return self
+
+    def align(self) -> _Bits:
+        while not self.bw.byte_aligned:
+            self.bw.write(0, 1)
+        return self
+
+    def raw(self, data: bytes) -> _Bits:
+        self.bw.write_bytes(data)
+        return self
+
+    def getvalue(self) -> bytes:
+        return self.bw.getvalue()
+
+
+def sps_payload_unchecked(s: StreamParameterSet, *, quant_mode: int | None = None,
+                          model_id: str | bytes | None = None) -> bytes:
+    """The stream_parameter_set payload of `s`, written in the order of the syntax table with
+    no range or consistency checks (so it can carry values the Writer refuses). For a valid
+    `s` it equals the Writer's output."""
+    b = _Bits().u(8, s.profile_idc).u(8, s.level_idc)
+    b.st(s.model_id if model_id is None else model_id).st(s.split_point_id)
+    b.ue(len(s.tensors) - 1)
+    for ti in s.tensors:
+        b.st(ti.name).ue(ti.channels - 1).ue(ti.height - 1).ue(ti.width - 1)
+    mode = int(s.quant_mode) if quant_mode is None else quant_mode
+    b.u(4, s.sample_bit_depth - 1).u(3, mode)
+    if mode == 2:
+        b.u(6, s.init_qp)
+    b.ue(len(s.layers) - 1)
+    for layer, li in enumerate(s.layers):
+        for n in li.channels:
+            b.ue(n)
+        if layer > 0:
+            b.ue(len(li.ref_layers))
+            for r in li.ref_layers:
+                b.ue(r)
+    for t, ti in enumerate(s.tensors):
+        tl = s.tile_layouts[t]
+        b.u(1, int(tl.channel_order is not None))
+        if tl.channel_order is not None:
+            nbits = max(1, (ti.channels - 1).bit_length())
+            for c in tl.channel_order:
+                b.u(nbits, c)
+        b.ue(tl.rows_per_unit)
+        for layer, li in enumerate(s.layers):
+            if li.channels[t] > 0:
+                b.ue(tl.tile_columns[layer] - 1)
+    b.se(s.tile_padding_value).u(4, int(s.entropy_coder))
+    if int(s.entropy_coder) == 0:
+        b.u(3, s.direct_token_log2).u(4, s.max_magnitude_class)
+        b.ue(s.wavefront_block_size).ue(s.lane_limit)
+    return b.align().getvalue()
+
+
+def _tile_model_unchecked(m: TileModel, *, tensor_idx: int | None = None,
+                          sample_offset: int | None = None) -> bytes:
+    """The tile_model payload of `m` with no range checks, optionally with another
+    tensor_idx or sample_offset."""
+    b = _Bits().ue(m.frame_index).ue(m.tensor_idx if tensor_idx is None else tensor_idx)
+    b.se(m.sample_offset if sample_offset is None else sample_offset)
+    for w in m.weights:
+        b.u(1, int(w is not None))
+    for w in m.weights:
+        if w is not None:
+            b.ue(len(w) - 1)
+            for x in w:
+                b.u(6, x)
+    return b.align().getvalue()
+
+
+def _patch_bits(data: bytes, bit_offset: int, nbits: int, value: int) -> bytes:
+    """`data` with bits [bit_offset, bit_offset + nbits) replaced by `value` (MSB first)."""
+    n = int.from_bytes(data, "big")
+    shift = 8 * len(data) - bit_offset - nbits
+    mask = ((1 << nbits) - 1) << shift
+    n = (n & ~mask) | (value << shift)
+    return n.to_bytes(len(data), "big")
+
+
+def _patch_element(data: bytes, unit_index: int, name: str, value: int) -> bytes:
+    """Overwrite a fixed-length element (found by its full name) of one unit's payload."""
+    e = _element(data, unit_index, name)
+    return _patch_bits(data, e.bit_offset, e.bit_length, value)
+
+
+def _element(data: bytes, unit_index: int, name: str) -> TracedElement:
+    _, units = inspect_stream(data)
+    for e in units[unit_index].header + units[unit_index].payload:
+        if e.name == name:
+            return e
+    raise KeyError(f"unit {unit_index} has no element {name}")
+
+
+def _last_element(data: bytes, unit_index: int, name: str) -> TracedElement:
+    _, units = inspect_stream(data)
+    return [e for e in units[unit_index].payload if e.name == name][-1]
+
+
+# --------------------------------------------------------------------------- stream helpers
+
+
+class _Stream:
+    """A stream as a signature and a list of unit byte strings, with lookups by unit content."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.chunks = unit_chunks(data)
+        self.units = list(iter_units(data))
+
+    def join(self, chunks: list[bytes] | None = None) -> bytes:
+        return write_signature() + b"".join(self.chunks if chunks is None else chunks)
+
+    def replaced(self, index: int, *new: bytes) -> bytes:
+        return self.join(self.chunks[:index] + list(new) + self.chunks[index + 1 :])
+
+    def without(self, *indices: int) -> bytes:
+        return self.join([c for i, c in enumerate(self.chunks) if i not in indices])
+
+    def inserted(self, index: int, *new: bytes) -> bytes:
+        return self.join(self.chunks[:index] + list(new) + self.chunks[index:])
+
+    def indices(self, unit_type: UnitType, layer: int | None = None) -> list[int]:
+        return [u.index for u in self.units if u.unit_type == unit_type
+                and (layer is None or u.layer_id == layer)]
+
+    def frame_of(self, index: int) -> int:
+        """Number (from 0) of the frame a unit belongs to."""
+        return sum(1 for i in self.indices(UnitType.FRAME_HEADER) if i < index) - 1
+
+    @property
+    def sps(self) -> StreamParameterSet:
+        u = self.units[0]
+        return stream_parameter_set(Reader(u.payload), StreamParameterSet())
+
+    def payload(self, index: int) -> bytes:
+        return self.units[index].payload
+
+    def tile_model(self, index: int) -> TileModel:
+        return tile_model(Reader(self.payload(index)), TileModel(), self.sps)
+
+    def data_unit(self, index: int) -> DataUnit:
+        return data_unit(Reader(self.payload(index)), DataUnit(), self.sps, self.payload(index))
+
+    def data_unit_key(self, index: int) -> tuple[int, int, int]:
+        du = self.data_unit(index)
+        return self.units[index].layer_id, du.tensor_idx, du.unit_idx
+
+    def frame_header(self, index: int) -> FrameHeader:
+        return frame_header(Reader(self.payload(index)), FrameHeader(), self.sps)
+
+
+def _unit(unit_type: UnitType, layer: int, fn, *args) -> bytes:
+    w = Writer(unit=unit_type.name.lower())
+    fn(w, *args)
+    return write_unit(unit_type, layer, w.getvalue())
+
+
+def _raw_unit(unit_type: int, layer: int, payload: bytes, payload_size: int) -> bytes:
+    """A unit header written byte by byte (any payload_size), then the payload."""
+    return bytes([unit_type, layer]) + struct.pack(">I", payload_size) + payload
+
+
+def _f32(value: float) -> int:
+    return binary32_bits(value)
+
+
+# --------------------------------------------------------------------------- base streams
+
+
+def _silu(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    x = rng.normal(size=shape) * scale
+    return (x / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _bases() -> dict[str, bytes]:
+    rng = np.random.default_rng(SEED)
+    two = {"a": _silu(rng, (2, 4, 6, 8)), "b": _silu(rng, (2, 3, 5, 5))}
+    return {
+        # minmax per tensor, 8 bits, 2 layers (layer 1 depends on layer 0), 3 data units per
+        # tile of tensor a, hashes, 2 frames
+        "minmax": encode(two, EncoderConfig(bit_depth=8, layers=2, rows_per_unit=2,
+                                            lane_limit=16, model_id="reject")),
+        # minmax per channel: every channel holds sample 2^B - 1
+        "channel": encode(two, EncoderConfig(bit_depth=6, quant="minmax-channel", layers=2)),
+        # uniform step, 12 bits: samples far from both ends of the sample range
+        "step": encode(two, EncoderConfig(bit_depth=12, quant="step", step=0.05, layers=2)),
+        # uniform QP
+        "qp": encode(two, EncoderConfig(bit_depth=8, quant="qp", qp=40)),
+        # layer 0 carries no channel of tensor b
+        "partial": encode(two, EncoderConfig(bit_depth=8, layer_channels=[
+            {"a": 2, "b": 0}, {"a": 2, "b": 3}])),
+    }
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+def _container_cases(out: list[RejectCase]) -> None:
+    base = _bases()["minmax"]
+    s = _Stream(base)
+    fh = s.indices(UnitType.FRAME_HEADER)[0]
+    tm = s.indices(UnitType.TILE_MODEL)[0]
+    du = s.indices(UnitType.DATA_UNIT)[0]
+    eos = len(s.chunks) - 1
+    hdr = SIGNATURE_BYTES + sum(len(c) for c in s.chunks[:du])  # byte offset of that unit
+
+    def add(name: str, description: str, data: bytes, element: str | None,
+            reason: str) -> None:
+        out.append(RejectCase(name, description, data, element, reason))
+
+    add("empty", "empty input: no stream signature", b"", "stream_signature",
+        "shorter than its 4-byte signature")
+    add("short_signature", "3 bytes: shorter than the signature", base[:3], "stream_signature",
+        "shorter than its 4-byte signature")
+    add("bad_signature", "stream_signature 'VCM2' instead of 'VCM1'",
+        b"VCM2" + base[SIGNATURE_BYTES:], "stream_signature", "fixed pattern")
+    add("signature_only", "the signature and no unit: no stream parameter set",
+        base[:SIGNATURE_BYTES], None, "no stream parameter set")
+    add("truncated_unit_header", "stream cut 3 bytes into the header of a data unit",
+        base[: hdr + 3], "unit_header", "too few for a unit header")
+    add("truncated_payload", "stream cut in the middle of a data unit's payload: payload_size "
+        "beyond the end", base[: hdr + UNIT_HEADER_BYTES + 5], "payload_size",
+        "exceeds the")
+    add("payload_size_over_2_28", "a unit header with payload_size 2^28 + 1 (clause 4.2)",
+        s.replaced(du, _raw_unit(UnitType.DATA_UNIT, 0, s.payload(du), 2**28 + 1)),
+        "payload_size", "outside its legal range")
+    add("unit_after_end_of_stream", "a second end_of_stream unit after end_of_stream",
+        s.join(s.chunks + [write_unit(UnitType.END_OF_STREAM, 0, b"")]), "unit_type",
+        "unit after end_of_stream")
+    add("reserved_unit_after_end_of_stream", "a reserved-type (7) unit after end_of_stream",
+        s.join(s.chunks + [write_unit(7, 0, b"\x00\x01")]), "unit_type",
+        "unit after end_of_stream")
+    add("data_hash_after_end_of_stream", "end_of_stream moved before the last data hash",
+        s.join(s.chunks[:eos - 1] + [s.chunks[eos], s.chunks[eos - 1]]), "unit_type",
+        "unit after end_of_stream")
+    add("missing_end_of_stream", "the end_of_stream unit is dropped", s.without(eos), None,
+        "without an end_of_stream unit")
+    add("end_of_stream_payload", "end_of_stream with a 1-byte payload",
+        s.replaced(eos, write_unit(UnitType.END_OF_STREAM, 0, b"\x00")), "payload_size",
+        "non-empty payload")
+    add("no_stream_parameter_set", "the stream parameter set is dropped", s.without(0),
+        "unit_type", "first unit must be the stream parameter set")
+    add("sps_not_first", "the first frame header comes before the stream parameter set",
+        s.join([s.chunks[1], s.chunks[0]] + s.chunks[2:]), "unit_type",
+        "first unit must be the stream parameter set")
+    add("second_sps", "the stream parameter set twice", s.inserted(1, s.chunks[0]),
+        "unit_type", "a second stream parameter set")
+    add("frame_unit_before_frame_header", "a tile model between the stream parameter set and "
+        "the first frame header", s.inserted(fh, s.chunks[tm]), "unit_type",
+        "frame unit before any frame header")
+    c = bytearray(s.chunks[fh])
+    c[0] |= 0x80
+    add("forbidden_zero_bit", "forbidden_zero_bit set in a frame header's unit header",
+        s.replaced(fh, bytes(c)), "forbidden_zero_bit", "fixed pattern")
+    c = bytearray(s.chunks[tm])
+    c[0] = 0
+    add("unit_type_0", "a tile model's unit_type set to 0", s.replaced(tm, bytes(c)),
+        "unit_type", "outside its legal range")
+    c = bytearray(s.chunks[tm])
+    c[1] = 2
+    add("layer_id_over_num_layers", "a tile model with layer_id 2 in a 2-layer stream",
+        s.replaced(tm, bytes(c)), "layer_id", "but the stream has 2 layers")
+    c[1] = 32
+    add("layer_id_over_31", "a tile model with layer_id 32 (range [0, 31])",
+        s.replaced(tm, bytes(c)), "layer_id", "outside its legal range")
+    add("payload_left_frame_header", "a frame header payload with one extra zero byte",
+        s.replaced(fh, write_unit(UnitType.FRAME_HEADER, 0, s.payload(fh) + b"\x00")),
+        "payload_size", "bytes of payload left after the last element")
+    add("payload_left_sps", "a stream parameter set payload with two extra zero bytes",
+        s.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0, s.payload(0) + b"\0\0")),
+        "payload_size", "bytes of payload left after the last element")
+    dh = s.indices(UnitType.DATA_HASH)[0]
+    add("payload_left_data_hash", "a data hash payload with one extra byte",
+        s.replaced(dh, write_unit(UnitType.DATA_HASH, s.units[dh].layer_id,
+                                  s.payload(dh) + b"\x00")),
+        "payload_size", "bytes of payload left after the last element")
+    add("payload_too_short", "a frame header payload missing its last 4 bytes (tensor_max of "
+        "the last tensor)", s.replaced(fh, write_unit(UnitType.FRAME_HEADER, 0,
+                                                       s.payload(fh)[:-4])),
+        "tensor_max", "more bits")
+
+
+def _sps_cases(out: list[RejectCase]) -> None:
+    base = _bases()["minmax"]
+    s = _Stream(base)
+    sps = s.sps
+    assert sps_payload_unchecked(sps) == s.payload(0), "unchecked SPS writer out of step"
+
+    def with_sps(payload: bytes) -> bytes:
+        return s.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0, payload))
+
+    def add(name: str, description: str, data: bytes, element: str, reason: str) -> None:
+        out.append(RejectCase(name, description, data, element, reason))
+
+    def changed(**kw) -> StreamParameterSet:
+        n = copy.deepcopy(sps)
+        for k, v in kw.items():
+            setattr(n, k, v)
+        return n
+
+    add("profile_idc_2", "profile_idc 2 (only 1 is defined)",
+        _patch_element(base, 0, "profile_idc", 2), "profile_idc", "outside its legal range")
+    add("level_idc_11", "level_idc 11 (not 10, 20, 30 or 40)",
+        _patch_element(base, 0, "level_idc", 11), "level_idc", "is not one of")
+    add("quant_mode_5", "quant_mode 5 (range [0, 3])",
+        _patch_element(base, 0, "quant_mode", 5), "quant_mode", "outside its legal range")
+    add("model_id_not_utf8", "model_id holding the bytes ff fe (not UTF-8)",
+        with_sps(sps_payload_unchecked(sps, model_id=b"\xff\xfe")), "model_id",
+        "not valid UTF-8")
+    add("model_id_overlong_utf8", "model_id holding c0 af, an overlong UTF-8 form of '/'",
+        with_sps(sps_payload_unchecked(sps, model_id=b"\xc0\xaf")), "model_id",
+        "not valid UTF-8")
+
+    tiny = [TensorInfo(f"t{i}", 1, 1, 1) for i in range(9)]
+    n = changed(tensors=tiny, layers=[LayerInfo([1] * 9)],
+                tile_layouts=[TileLayout(None, 0, [1]) for _ in tiny])
+    add("num_tensors_over_level", "9 tensors at level 10 (MaxTensors 8): num_tensors_minus1 8",
+        with_sps(sps_payload_unchecked(n)), "num_tensors_minus1", "outside its legal range")
+
+    def one_tensor(c: int, h: int, w: int, cols: int = 1, level: int = 10) -> bytes:
+        ti = TensorInfo("x", c, h, w)
+        n = changed(tensors=[ti], layers=[LayerInfo([c])], level_idc=level,
+                    tile_layouts=[TileLayout(None, 0, [cols])])
+        return with_sps(sps_payload_unchecked(n))
+
+    add("channels_over_level", "a tensor of 1025 channels at level 10 (MaxChannels 1024)",
+        one_tensor(1025, 1, 1), "tensor_channels_minus1", "outside its legal range")
+    add("height_over_level", "a tensor 1025 samples high at level 10 (MaxDimension 1024)",
+        one_tensor(1, 1025, 1), "tensor_height_minus1", "outside its legal range")
+    add("width_over_level", "a tensor 1025 samples wide at level 10 (MaxDimension 1024)",
+        one_tensor(1, 1, 1025), "tensor_width_minus1", "outside its legal range")
+    add("tensor_samples_over_level", "a 2x1024x1024 tensor at level 10 (MaxTensorSamples 2^20)",
+        one_tensor(2, 1024, 1024), "tensor_width_minus1", "exceeds level 10's 1048576")
+    big = [TensorInfo(f"t{i}", 1, 1024, 1024) for i in range(3)]
+    n = changed(tensors=big, layers=[LayerInfo([1, 1, 1])],
+                tile_layouts=[TileLayout(None, 0, [1]) for _ in big])
+    add("frame_samples_over_level", "three 1x1024x1024 tensors at level 10 (MaxFrameSamples "
+        "2^21)", with_sps(sps_payload_unchecked(n)), "tensor_width_minus1",
+        "frame of 3145728 samples exceeds")
+    add("tile_wider_than_level", "8 cells of width 1024 in one tile row at level 10 "
+        "(MaxTileDimension 4096)", one_tensor(8, 1, 1024, cols=8), "tile_columns_minus1",
+        "exceeds level 10's 4096 samples")
+    add("tile_higher_than_level", "8 cells of height 1024 in one tile column at level 10",
+        one_tensor(8, 1024, 1, cols=1), "tile_columns_minus1",
+        "exceeds level 10's 4096 samples")
+    add("tile_columns_over_channels", "tile_columns_minus1 4 for a layer carrying 2 channels",
+        with_sps(sps_payload_unchecked(changed(tile_layouts=[
+            TileLayout(None, 2, [5, 2]), copy.deepcopy(sps.tile_layouts[1])]))),
+        "tile_columns_minus1", "outside its legal range")
+    add("num_layers_over_level", "5 layers at level 10 (MaxLayers 4)",
+        with_sps(sps_payload_unchecked(changed(
+            layers=[LayerInfo([1, 1], list(range(k))) for k in range(3)]
+            + [LayerInfo([1, 0], [0, 1, 2]), LayerInfo([0, 0], [0])],
+            tile_layouts=[TileLayout(None, 0, [1] * 5) for _ in range(2)]))),
+        "num_layers_minus1", "outside its legal range")
+    add("layer_channels_over_c", "a layer carrying 5 channels of a 4-channel tensor",
+        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([5, 1]),
+                                                        LayerInfo([2, 2], [0])]))),
+        "layer_channels", "outside its legal range")
+    add("layer_channels_sum", "layers carrying 2 + 1 channels of a 4-channel tensor",
+        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([2, 1]),
+                                                        LayerInfo([1, 2], [0])]))),
+        "layer_channels", "layers carry 3 channels of tensor 0, which has 4")
+    add("empty_layer", "a third layer that carries no channel of any tensor",
+        with_sps(sps_payload_unchecked(changed(layers=[
+            LayerInfo([2, 1]), LayerInfo([2, 2], [0]), LayerInfo([0, 0], [0, 1])]))),
+        "layer_channels", "carries no channel")
+    three = [LayerInfo([2, 1]), LayerInfo([1, 1], [0]), LayerInfo([1, 1], [1, 0])]
+    add("ref_layer_idx_not_increasing", "layer 2 lists reference layers 1 then 0",
+        with_sps(sps_payload_unchecked(changed(layers=three, tile_layouts=[
+            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])]))),
+        "ref_layer_idx", "outside its legal range")
+    three = [LayerInfo([2, 1]), LayerInfo([1, 1], [0]), LayerInfo([1, 1], [0, 0])]
+    add("ref_layer_idx_repeated", "layer 2 lists reference layer 0 twice",
+        with_sps(sps_payload_unchecked(changed(layers=three, tile_layouts=[
+            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])]))),
+        "ref_layer_idx", "outside its legal range")
+    add("num_ref_layers_over_l", "layer 1 with num_ref_layers 2",
+        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([2, 1]),
+                                                        LayerInfo([2, 2], [0, 1])]))),
+        "num_ref_layers", "outside its legal range")
+    n = copy.deepcopy(sps)
+    n.tensors[1].name = n.tensors[0].name
+    add("duplicate_tensor_name", "two tensors named 'a'", with_sps(sps_payload_unchecked(n)),
+        "tensor_name", "used twice")
+    n = copy.deepcopy(sps)
+    n.tile_layouts[0].channel_order = [0, 1, 1, 3]
+    add("channel_order_repeated", "channel_order 0, 1, 1, 3 (not a permutation)",
+        with_sps(sps_payload_unchecked(n)), "channel_order", "listed twice")
+    n = copy.deepcopy(sps)
+    n.tile_layouts[1].channel_order = [0, 3, 1]  # C = 3: 2 bits, range [0, 2]
+    add("channel_order_over_c", "channel_order value 3 for a 3-channel tensor",
+        with_sps(sps_payload_unchecked(n)), "channel_order", "outside its legal range")
+    add("rows_per_unit_over_level", "rows_per_unit 4097 at level 10 (MaxTileDimension 4096)",
+        with_sps(sps_payload_unchecked(changed(tile_layouts=[
+            TileLayout(None, 4097, [2, 2]), copy.deepcopy(sps.tile_layouts[1])]))),
+        "rows_per_unit", "outside its legal range")
+    add("tile_padding_value_over_max", "tile_padding_value 256 with 8-bit minmax samples "
+        "([0, 255])", with_sps(sps_payload_unchecked(changed(tile_padding_value=256))),
+        "tile_padding_value", "outside its legal range")
+    add("tile_padding_value_negative", "tile_padding_value -1 with minmax samples",
+        with_sps(sps_payload_unchecked(changed(tile_padding_value=-1))),
+        "tile_padding_value", "outside its legal range")
+    add("entropy_coder_idc_1", "entropy_coder_idc 1 (range [0, 0])",
+        _patch_element(base, 0, "entropy_coder_idc", 1), "entropy_coder_idc",
+        "outside its legal range")
+    add("direct_token_log2_7", "direct_token_log2 7 (range [2, 6])",
+        _patch_element(base, 0, "direct_token_log2", 7), "direct_token_log2",
+        "outside its legal range")
+    add("max_magnitude_class_over_top", "max_magnitude_class 4 with direct_token_log2 2 "
+        "(TopClass(2) = 3)", with_sps(sps_payload_unchecked(changed(
+            direct_token_log2=2, max_magnitude_class=4))), "max_magnitude_class",
+        "outside its legal range")
+    add("max_magnitude_class_over_top_e6", "max_magnitude_class 10 with direct_token_log2 6 "
+        "(TopClass(6) = 9)", with_sps(sps_payload_unchecked(changed(
+            direct_token_log2=6, max_magnitude_class=10))), "max_magnitude_class",
+        "outside its legal range")
+    add("wavefront_block_size_over_level", "wavefront_block_size 1025 at level 10",
+        with_sps(sps_payload_unchecked(changed(wavefront_block_size=1025))),
+        "wavefront_block_size", "outside its legal range")
+    add("lane_limit_over_level", "lane_limit 2^20 + 1 at level 10",
+        with_sps(sps_payload_unchecked(changed(lane_limit=2**20 + 1))),
+        "lane_limit", "outside its legal range")
+    p = s.payload(0)
+    al = _last_element(base, 0, "alignment_zero_bit")
+    assert al.bit_offset // 8 == s.units[0].byte_offset + UNIT_HEADER_BYTES + len(p) - 1
+    add("sps_alignment_bit_1", "the last alignment_zero_bit of the stream parameter set set "
+        "to 1", _patch_bits(base, al.bit_offset, 1, 1), "alignment_zero_bit", "fixed pattern")
+
+
+def _minmax_overflow_pair(bit_depth: int) -> tuple[float, float]:
+    """(min, max) with a finite scale for which fl(min + fl((2^B - 1) * scale)) overflows."""
+    hi = np.float32(np.finfo(np.float32).max)
+    levels = np.float32((1 << bit_depth) - 1)
+    lo = np.float32({6: 1.5616570e38, 8: 6.3847717e37}[bit_depth])
+    with np.errstate(over="ignore"):
+        scale = np.float32(np.float32(hi - lo) / levels)
+        top = np.float32(lo + np.float32(levels * scale))
+    assert np.isfinite(scale) and not np.isfinite(top)
+    return float(lo), float(hi)
+
+
+def _frame_cases(out: list[RejectCase]) -> None:
+    def add(name: str, description: str, data: bytes, element: str | None,
+            reason: str) -> None:
+        out.append(RejectCase(name, description, data, element, reason))
+
+    base = _bases()["minmax"]
+    s = _Stream(base)
+    sps = s.sps
+    fhs = s.indices(UnitType.FRAME_HEADER)
+    fh0, fh1 = fhs
+    eos = len(s.chunks) - 1
+    lo = struct.unpack(">f", struct.pack(">I", s.frame_header(fh0).quant[0].min_bits[0]))[0]
+
+    # frame header
+    h = s.frame_header(fh1)
+    h.frame_index = 0
+    add("frame_index_repeated", "the second frame's frame_index equal to the first's (0)",
+        s.replaced(fh1, _unit(UnitType.FRAME_HEADER, 0, frame_header, h, sps)), "frame_index",
+        "does not follow")
+    add("frame_index_decreasing", "frames 1 and 0 in that order: frame_index 0 after 1",
+        s.join([s.chunks[0]] + s.chunks[fh1:eos] + s.chunks[fh0:fh1] + [s.chunks[eos]]),
+        "frame_index", "does not follow")
+    add("frame_index_32_zeros", "a frame header whose frame_index starts with 32 zero bits",
+        s.replaced(fh0, write_unit(UnitType.FRAME_HEADER, 0, bytes(4) + s.payload(fh0))),
+        "frame_index", "more than 31 leading zeros")
+    add("tensor_min_nan", "tensor_min a quiet NaN",
+        _patch_element(base, fh0, "tensor_min[0]", 0x7FC00000), "tensor_min",
+        "finite binary32")
+    add("tensor_min_infinite", "tensor_min -infinity",
+        _patch_element(base, fh0, "tensor_min[1]", 0xFF800000), "tensor_min",
+        "finite binary32")
+    add("tensor_max_nan", "tensor_max a NaN with payload",
+        _patch_element(base, fh0, "tensor_max[0]", 0x7F800001), "tensor_max",
+        "finite binary32")
+    add("min_above_max", "tensor_max below tensor_min",
+        _patch_element(base, fh0, "tensor_max[0]", _f32(lo - 1.0)), "tensor_max",
+        "is below min")
+    cs = _Stream(_bases()["channel"])
+    add("channel_min_above_max", "channel_max of one channel below its channel_min",
+        _patch_element(cs.data, 1, "channel_max[0][2]", _f32(-100.0)), "channel_max",
+        "is below min")
+    add("channel_max_infinite", "channel_max +infinity",
+        _patch_element(cs.data, 1, "channel_max[1][0]", 0x7F800000), "channel_max",
+        "finite binary32")
+
+    ss = _Stream(_bases()["step"])
+    sfh = ss.indices(UnitType.FRAME_HEADER)[0]
+    for name, bits, what in (("zero", 0x00000000, "+0.0"), ("negative_zero", 0x80000000, "-0.0"),
+                             ("negative", 0xBF800000, "-1.0"),
+                             ("infinite", 0x7F800000, "+infinity"),
+                             ("nan", 0x7FC00000, "a NaN")):
+        add(f"quant_step_{name}", f"quant_step {what}",
+            _patch_element(ss.data, sfh, "quant_step[0]", bits), "quant_step",
+            "step must be a finite positive binary32")
+    add("dequantized_overflow", "quant_step 3e38: samples of magnitude 2 and more overflow "
+        "binary32 when dequantized", _patch_element(ss.data, sfh, "quant_step[0]", _f32(3e38)),
+        "quant_step", "a dequantized value overflows binary32")
+
+    lo_top, hi_top = _minmax_overflow_pair(sps.sample_bit_depth)
+    d = _patch_element(base, fh0, "tensor_max[0]", _f32(hi_top))
+    add("minmax_dequantized_overflow", f"tensor_min {lo_top!r}, tensor_max the largest "
+        "binary32: max - min is finite but the sample 2^B - 1 dequantizes to infinity",
+        _patch_element(d, fh0, "tensor_min[0]", _f32(lo_top)), "tensor_max",
+        "a dequantized value overflows binary32")
+
+    qs = _Stream(_bases()["qp"])
+    qfh = qs.indices(UnitType.FRAME_HEADER)[0]
+    payload = _Bits().ue(0).se(63 - 40 + 1).se(0).align().getvalue()
+    add("qp_delta_over_63", "qp_delta 24 with init_qp 40: QP 64",
+        qs.replaced(qfh, write_unit(UnitType.FRAME_HEADER, 0, payload)), "qp_delta",
+        "outside its legal range")
+    payload = _Bits().ue(0).se(0).se(-41).align().getvalue()
+    add("qp_delta_below_0", "qp_delta -41 with init_qp 40: QP -1",
+        qs.replaced(qfh, write_unit(UnitType.FRAME_HEADER, 0, payload)), "qp_delta",
+        "outside its legal range")
+
+
+def _tile_cases(out: list[RejectCase]) -> None:
+    def add(name: str, description: str, data: bytes, element: str | None,
+            reason: str) -> None:
+        out.append(RejectCase(name, description, data, element, reason))
+
+    base = _bases()["minmax"]
+    s = _Stream(base)
+    sps = s.sps
+    fh1 = s.indices(UnitType.FRAME_HEADER)[1]
+    eos = len(s.chunks) - 1
+    tm = s.indices(UnitType.TILE_MODEL)[0]  # frame 0, layer 0, tensor 0
+    dus = [i for i in s.indices(UnitType.DATA_UNIT, 0) if s.frame_of(i) == 0
+           and s.data_unit_key(i)[1] == 0]  # frame 0, layer 0, tensor 0: 3 data units
+    assert [s.data_unit_key(i)[2] for i in dus] == [0, 1, 2]
+    du = dus[1]
+
+    # tile model
+    m = s.tile_model(tm)
+    m.frame_index = 7
+    add("tile_model_frame_index", "a tile model of frame 0 with frame_index 7",
+        s.replaced(tm, _unit(UnitType.TILE_MODEL, 0, tile_model, m, sps)), "frame_index",
+        "inside frame 0")
+    m = s.tile_model(tm)
+    ctx = next(c for c, w in enumerate(m.weights) if w is not None)
+    e = _element(base, tm, f"token_weight[{ctx}]")
+    add("token_weights_all_zero", "a present context whose token weights are all 0",
+        _patch_bits(base, e.bit_offset, e.bit_length, 0), "token_weight",
+        "at least one non-zero weight")
+    m = s.tile_model(tm)
+    add("tile_model_tensor_idx_over", "a tile model with tensor_idx 2 in a 2-tensor stream",
+        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0, _tile_model_unchecked(m, tensor_idx=2))),
+        "tensor_idx", "outside its legal range")
+    span = 1 << sps.sample_bit_depth
+    add("sample_offset_over", "a tile model with sample_offset 2^B + 1",
+        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0,
+                                  _tile_model_unchecked(m, sample_offset=span + 1))),
+        "sample_offset", "outside its legal range")
+    add("sample_offset_under", "a tile model with sample_offset -2^B - 1",
+        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0,
+                                  _tile_model_unchecked(m, sample_offset=-span - 1))),
+        "sample_offset", "outside its legal range")
+    m = s.tile_model(tm)
+    m.weights[0] = None  # context 0: both neighbours unavailable, used by every block's corner
+    add("context_absent", "a tile model without context 0, which the tile's samples use",
+        s.replaced(tm, _unit(UnitType.TILE_MODEL, 0, tile_model, m, sps)), "ans_data",
+        "context is absent from the tile model")
+    add("missing_tile_model", "a tile's model dropped", s.without(tm), "tensor_idx",
+        "no tile model")
+    add("duplicate_tile_model", "a tile model twice", s.inserted(tm, s.chunks[tm]),
+        "unit_type", "a second tile_model")
+
+    ps = _Stream(_bases()["partial"])
+    ptm = [i for i in ps.indices(UnitType.TILE_MODEL, 1) if ps.frame_of(i) == 0
+           and ps.tile_model(i).tensor_idx == 1][0]
+    c = bytearray(ps.chunks[ptm])
+    c[1] = 0
+    first_l1 = ps.indices(UnitType.TILE_MODEL, 1)[0]
+    add("tile_model_for_uncarried_tensor", "a layer-0 tile model for tensor 1, of which layer 0 "
+        "carries no channel", ps.inserted(first_l1, bytes(c)), "tensor_idx",
+        "which layer 0 does not carry")
+    pdu = [i for i in ps.indices(UnitType.DATA_UNIT, 1) if ps.frame_of(i) == 0
+           and ps.data_unit_key(i)[1] == 1][0]
+    c = bytearray(ps.chunks[pdu])
+    c[1] = 0
+    add("data_unit_for_uncarried_tensor", "a layer-0 data unit for tensor 1, of which layer 0 "
+        "carries no channel", ps.inserted(first_l1, bytes(c)), "tensor_idx",
+        "which layer 0 does not carry")
+
+    # data units
+    c = bytearray(s.chunks[du])
+    c[-1] ^= 0x01
+    add("data_crc_mismatch", "a data unit whose data_crc32 has its last bit flipped",
+        s.replaced(du, bytes(c)), "data_crc32", "does not match")
+    c = bytearray(s.chunks[du])
+    c[-6] ^= 0x10
+    add("ans_data_damaged_crc_mismatch", "a data unit with a bit of ans_data flipped and the "
+        "CRC left as it was", s.replaced(du, bytes(c)), "data_crc32", "does not match")
+    d = s.data_unit(du)
+    lanes_bound = 2 * sps.lane_limit + 8  # spare bytes a decoder may read past the data
+    d.ans_data = d.ans_data + bytes(len(d.ans_data) + lanes_bound) + b"\x01"
+    add("ans_data_nonzero_tail", "ans_data extended by zero bytes and a final 1 bit beyond "
+        "anything the decoder reads, CRC correct: the end check fails",
+        s.replaced(du, _unit(UnitType.DATA_UNIT, 0, data_unit, d, sps)), "ans_data",
+        "does not end in its final state")
+    d = s.data_unit(du)
+    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(d.unit_idx).ue(len(d.ans_data) + 8)
+    body = pre.align().raw(d.ans_data).getvalue()
+    body += struct.pack(">I", zlib.crc32(body))
+    add("ans_bytes_beyond_payload", "ans_bytes 8 more than the bytes the payload holds",
+        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "ans_data", "more bytes")
+    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(d.unit_idx).ue(2**22 + 1)
+    body = pre.align().raw(d.ans_data).getvalue()
+    body += struct.pack(">I", zlib.crc32(body))
+    add("ans_bytes_over_level", "ans_bytes 2^22 + 1 at level 10 (MaxUnitPayloadBytes 2^22)",
+        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "ans_bytes",
+        "outside its legal range")
+    pre = _Bits().ue(d.frame_index).ue(2).ue(d.unit_idx).ue(len(d.ans_data))
+    body = pre.align().raw(d.ans_data).getvalue()
+    body += struct.pack(">I", zlib.crc32(body))
+    add("data_unit_tensor_idx_over", "a data unit with tensor_idx 2 in a 2-tensor stream",
+        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "tensor_idx",
+        "outside its legal range")
+    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(4096).ue(len(d.ans_data))
+    body = pre.align().raw(d.ans_data).getvalue()
+    body += struct.pack(">I", zlib.crc32(body))
+    add("unit_idx_over_level", "unit_idx 4096 at level 10 (range [0, 4095])",
+        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "unit_idx",
+        "outside its legal range")
+    d = s.data_unit(du)
+    d.frame_index = 1
+    add("data_unit_frame_index", "a data unit of frame 0 with frame_index 1",
+        s.replaced(du, _unit(UnitType.DATA_UNIT, 0, data_unit, d, sps)), "frame_index",
+        "inside frame 0")
+    add("missing_data_unit", "data unit 1 of a 3-unit tile dropped", s.without(du),
+        "unit_idx", "data unit 1 is missing")
+    add("duplicate_data_unit", "a data unit twice", s.inserted(du, s.chunks[du]),
+        "unit_type", "a second data_unit")
+    d = s.data_unit(dus[2])
+    d.unit_idx = 3
+    add("unit_idx_beyond_tile", "the last data unit of a 3-unit tile with unit_idx 3",
+        s.replaced(dus[2], _unit(UnitType.DATA_UNIT, 0, data_unit, d, sps)), "unit_idx",
+        "but the tile has 3 units")
+
+    cs = _Stream(_bases()["channel"])
+    ctm = cs.indices(UnitType.TILE_MODEL)[0]
+    m = cs.tile_model(ctm)
+    m.sample_offset += 1
+    add("decoded_sample_over_max", "sample_offset one higher than coded: the sample 2^B - 1 "
+        "that every minmax channel holds decodes as 2^B",
+        cs.replaced(ctm, _unit(UnitType.TILE_MODEL, 0, tile_model, m, cs.sps)), "ans_data",
+        "decoded sample outside [0, 63]")
+
+    # hashes and layers
+    dh = s.indices(UnitType.DATA_HASH)[0]
+    c = bytearray(s.chunks[dh])
+    c[-1] ^= 0xFF
+    add("hash_mismatch", "decoded_md5 of layer 0 with its last byte inverted",
+        s.replaced(dh, bytes(c)), "decoded_md5", "the stream says")
+    ss = _Stream(_bases()["step"])
+    stm = ss.indices(UnitType.TILE_MODEL)[0]
+    m = ss.tile_model(stm)
+    m.sample_offset += 1
+    add("hash_mismatch_samples", "sample_offset one higher than coded: every sample of the "
+        "tile is off by one, in range, and the layer's hash does not match",
+        ss.replaced(stm, _unit(UnitType.TILE_MODEL, 0, tile_model, m, ss.sps)),
+        "decoded_md5", "the stream says")
+    e = _element(base, dh, "hash_type")
+    add("hash_type_1", "hash_type 1 (only 0, MD5, is defined)",
+        _patch_bits(base, e.bit_offset, 8, 1), "hash_type", "outside its legal range")
+    drop = [i for i in range(fh1 + 1, eos) if s.units[i].layer_id == 0]
+    add("broken_layer_dependency", "frame 1 without the units of layer 0, on which its layer 1 "
+        "depends", s.without(*drop), "ref_layer_idx", "the layer it depends on, 0, is not")
+
+
+def _overflow_cases(out: list[RejectCase]) -> None:
+    """max - min overflows, dequantized values that overflow, an over-long string."""
+    s = _Stream(_bases()["minmax"])
+    d = _patch_element(s.data, 1, "tensor_min[0]", _f32(-3e38))
+    out.append(RejectCase(
+        "minmax_scale_overflow", "tensor_min -3e38, tensor_max 3e38: max - min overflows "
+        "binary32",
+        _patch_element(d, 1, "tensor_max[0]", _f32(3e38)), "tensor_max", "overflows binary32"))
+    cs = _Stream(_bases()["channel"])
+    d = _patch_element(cs.data, 1, "channel_min[0][0]", _f32(-3e38))
+    out.append(RejectCase(
+        "channel_scale_overflow", "channel_min -3e38, channel_max 3e38: max - min overflows "
+        "binary32",
+        _patch_element(d, 1, "channel_max[0][0]", _f32(3e38)), "channel_max",
+        "overflows binary32"))
+    lo_top, hi_top = _minmax_overflow_pair(cs.sps.sample_bit_depth)
+    d = _patch_element(cs.data, 1, "channel_max[0][0]", _f32(hi_top))
+    out.append(RejectCase(
+        "channel_dequantized_overflow", f"channel_min {lo_top!r}, channel_max the largest "
+        "binary32: the sample 2^B - 1 dequantizes to infinity",
+        _patch_element(d, 1, "channel_min[0][0]", _f32(lo_top)), "channel_max",
+        "a dequantized value overflows binary32"))
+    out.append(RejectCase(
+        "model_id_length_256", "model_id of 256 bytes (st(v) allows 0 to 255)",
+        s.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
+                                 sps_payload_unchecked(s.sps, model_id=b"x" * 256))),
+        "model_id", "outside its legal range"))
+
+
+def reject_cases() -> list[RejectCase]:
+    """The must-reject streams, in a fixed order, with the same bytes on every call."""
+    out: list[RejectCase] = []
+    _container_cases(out)
+    _sps_cases(out)
+    _frame_cases(out)
+    _tile_cases(out)
+    _overflow_cases(out)
+    return out
