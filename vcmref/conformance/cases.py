@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vcmref.bitstream.extract import extract
-from vcmref.bitstream.syntax import Writer
+from vcmref.bitstream.frame_units import DataUnit, TileModel, data_unit, num_tokens, tile_model
+from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.syntax import Reader, Writer
 from vcmref.bitstream.units import (
     UnitType,
     iter_units,
@@ -48,6 +50,69 @@ def features(seed: int, shapes: dict[str, tuple[int, ...]], scale: float = 1.0,
 def _encoded(seed: int, shapes: dict[str, tuple[int, ...]], scale: float = 1.0,
              shift: float = 0.0, **cfg) -> Callable[[], bytes]:
     return lambda: encode(features(seed, shapes, scale, shift), EncoderConfig(**cfg))
+
+
+def rewrite_units(data: bytes, unit_type: UnitType,
+                  change: Callable[[object, StreamParameterSet], None]) -> bytes:
+    """The stream with each tile model or data unit re-serialized after change(unit, sps):
+    for streams a conforming encoder may write but the reference encoder does not."""
+    syntax = {UnitType.TILE_MODEL: (tile_model, TileModel),
+              UnitType.DATA_UNIT: (data_unit, DataUnit)}[unit_type]
+    out = [write_signature()]
+    sps = StreamParameterSet()
+    for unit, chunk in zip(iter_units(data), unit_chunks(data), strict=True):
+        if unit.unit_type == UnitType.STREAM_PARAMETER_SET:
+            sps = stream_parameter_set(Reader(unit.payload), StreamParameterSet())
+        elif unit.unit_type == unit_type:
+            fn, cls = syntax
+            args = (unit.payload,) if unit_type == UnitType.DATA_UNIT else ()
+            structure = fn(Reader(unit.payload), cls(), sps, *args)
+            change(structure, sps)
+            w = Writer()
+            fn(w, structure, sps)
+            chunk = write_unit(unit_type, unit.layer_id, w.getvalue())
+        out.append(chunk)
+    return b"".join(out)
+
+
+def _empty_ans_data() -> bytes:
+    """A constant tile: its ANS data is all zero bits, which may be left out entirely."""
+    data = encode({"c": np.full((1, 2, 3, 4), 0.75, np.float32)},
+                  EncoderConfig(quant="step", step=0.25, bit_depth=6))
+
+    def empty(du, sps):
+        if not any(du.ans_data):
+            du.ans_data = b""
+
+    return rewrite_units(data, UnitType.DATA_UNIT, empty)
+
+
+def _full_weight_lists() -> bytes:
+    """Token weights written out to the last token (explicit trailing zero weights)."""
+    data = encode(features(15, {"w": (1, 3, 4, 4)}), EncoderConfig(bit_depth=6))
+
+    def pad(tm, sps):
+        n = num_tokens(sps)
+        tm.weights = [None if w is None else w + [0] * (n - len(w)) for w in tm.weights]
+
+    return rewrite_units(data, UnitType.TILE_MODEL, pad)
+
+
+def _signed_ranges(per_channel: bool) -> bytes:
+    """Min/max parameters that are negative, zero and positive (ReLU-like and shifted data)."""
+    x = features(16, {"a": (1, 3, 4, 4)})["a"]
+    relu = np.maximum(x, 0)
+    relu[..., 0, 0] = 0.0
+    tensors = {"relu": relu, "neg_relu": -relu, "pos": relu + 2.0, "neg": -relu - 2.0}
+    return encode(tensors, EncoderConfig(quant="minmax-channel" if per_channel else "minmax",
+                                         bit_depth=7))
+
+
+def _sparse_qp0() -> bytes:
+    """QP 0 (step 2^-8) on an all-zero tensor with one non-zero sample: weight-1 tokens."""
+    x = np.zeros((1, 1, 256, 256), np.float32)
+    x[0, 0, 10, 20] = 0.25
+    return encode({"sparse": x}, EncoderConfig(quant="qp", qp=0, bit_depth=8))
 
 
 def _with_reserved_units() -> bytes:
@@ -158,4 +223,14 @@ CASES: tuple[Case, ...] = (
          _encoded(14, {"n": (1, 4, 5, 5)}, shift=-0.5, quant="qp", qp=20, bit_depth=10)),
     Case("base_layer_only", "layer 0 of a three-layer stream, extracted",
          ("layers absent after extraction",), _base_layer_only),
+    Case("minmax_signed_ranges", "per-tensor min/max that are negative, zero and positive",
+         ("tensor_min and tensor_max signs",), lambda: _signed_ranges(False)),
+    Case("minmax_channel_signed_ranges", "per-channel min/max that are negative, zero and "
+         "positive", ("channel_min and channel_max signs",), lambda: _signed_ranges(True)),
+    Case("qp0_sparse", "init_qp 0 on a sparse tensor: rare tokens of weight 1",
+         ("init_qp 0", "token weight 1"), _sparse_qp0),
+    Case("empty_ans_data", "data units whose ANS data is empty (all its bits are zero)",
+         ("ans_bytes 0",), _empty_ans_data),
+    Case("full_weight_lists", "token weights written out to the last token",
+         ("num_token_weights_minus1 = NumTokens - 1",), _full_weight_lists),
 )

@@ -87,12 +87,15 @@ def check_command(entry: SuiteEntry, path: Path, template: str,
 
 
 def run_suite(suite_dir: Path = SUITE_DIR, command: str | None = None,
-              timeout: float = 60.0) -> list[Outcome]:
-    """Check every stream of the suite; with `command`, an external decoder."""
+              timeout: float = 60.0, names: set[str] | None = None) -> list[Outcome]:
+    """Check every stream of the suite (or those named); with `command`, an external
+    decoder."""
     if command is not None and not all(p in command for p in PLACEHOLDERS):
         raise ValueError(f"decoder command {command!r} must contain {' and '.join(PLACEHOLDERS)}")
     outcomes = []
     for entry in load_manifest(suite_dir):
+        if names is not None and entry.name not in names:
+            continue
         path = suite_dir / entry.file
         t0 = time.perf_counter()
         if not path.exists():

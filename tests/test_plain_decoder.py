@@ -1,0 +1,544 @@
+"""The plain decoder (a second decoding path, written from docs/spec.md) and the reference
+decoder agree bit for bit: same samples, same float32 values, same accept/reject decision, on
+varied streams, with max_layers, and on damaged streams."""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+import numpy as np
+import pytest
+from streams import silu_like
+
+from vcmref.bitstream.extract import extract
+from vcmref.bitstream.frame_units import (
+    DataHash,
+    DataUnit,
+    FrameHeader,
+    TileModel,
+    data_hash,
+    data_unit,
+    frame_header,
+    tile_model,
+)
+from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.syntax import Reader, Writer
+from vcmref.bitstream.units import (
+    UNIT_HEADER_BYTES,
+    UnitType,
+    iter_units,
+    unit_chunks,
+    write_signature,
+    write_unit,
+)
+from vcmref.conformance import plain_decoder
+from vcmref.conformance.plain_decoder import PlainFrame, wavefront_schedule
+from vcmref.errors import BitstreamError
+from vcmref.refsw.decoder import Decoder
+from vcmref.refsw.encoder import EncoderConfig, encode
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def ref_outcome(data: bytes, max_layers: int | None = None):
+    """The reference decoder's output in a comparable form, or 'reject'."""
+    try:
+        res = Decoder(max_layers=max_layers).decode(data)
+    except BitstreamError:
+        return "reject"
+    out = []
+    for fr in res.frames:
+        tensors = {}
+        for ti in res.sps.tensors:
+            s, v = fr.samples[ti.name], fr.tensors[ti.name]
+            assert s.dtype == np.int32 and v.dtype == np.float32
+            assert s.shape == v.shape == (ti.channels, ti.height, ti.width)
+            tensors[ti.name] = (s.ravel().tolist(), v.astype(">f4").tobytes())
+        out.append((fr.frame_index, list(fr.layers), tensors))
+    return out
+
+
+def plain_outcome(data: bytes, max_layers: int | None = None):
+    try:
+        frames = plain_decoder.decode(data, max_layers=max_layers)
+    except BitstreamError:
+        return "reject"
+    out = []
+    for fr in frames:
+        assert isinstance(fr, PlainFrame)
+        tensors = {}
+        for name, s in fr.samples.items():
+            assert all(type(v) is int for v in s)
+            assert len(fr.values[name]) == 4 * len(s)
+            tensors[name] = (s, fr.values[name])
+        out.append((fr.frame_index, fr.layers, tensors))
+    return out
+
+
+def assert_agree(data: bytes, max_layers: int | None = None, what: str = ""):
+    ref = ref_outcome(data, max_layers)
+    plain = plain_outcome(data, max_layers)
+    if ref == "reject" or plain == "reject":
+        assert ref == plain, f"{what}: reference {'rejects' if ref == 'reject' else 'accepts'}" \
+                             f", plain decoder {'rejects' if plain == 'reject' else 'accepts'}"
+    else:
+        assert ref == plain, f"{what}: outputs differ"
+    return ref
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def _tensors(seed: int, shapes: dict[str, tuple[int, ...]], scale: float = 1.0):
+    rng = np.random.default_rng(seed)
+    return {name: silu_like(rng, shape, scale) for name, shape in shapes.items()}
+
+
+def _wide(seed: int, shape: tuple[int, ...], spread: float) -> np.ndarray:
+    """Heavy-tailed values: with a fine step they reach the ends of 16-bit samples."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_cauchy(size=shape) * spread).astype(np.float32)
+
+
+def _cases() -> list[tuple[str, dict[str, np.ndarray], EncoderConfig]]:
+    two = {"a": (2, 4, 5, 6), "b": (2, 3, 3, 4)}
+    three = {"p3": (3, 2, 4, 5), "p4": (3, 5, 2, 3), "p5": (3, 1, 3, 7)}
+    one = {"x": (1, 5, 6, 7)}
+    wide = {"w": _wide(7, (1, 3, 6, 6), 2000.0), "v": _wide(8, (1, 2, 3, 5), 300.0)}
+    zero = {"z": np.zeros((2, 3, 4, 5), np.float32), "k": np.full((2, 2, 3, 3), 3.5, np.float32)}
+    cases = [
+        ("minmax-b10", _tensors(1, one), EncoderConfig()),
+        ("minmax-channel-2layers", _tensors(2, two),
+         EncoderConfig(quant="minmax-channel", bit_depth=8, layers=2, rows_per_unit=3,
+                       tile_columns=2)),
+        ("qp-3layers-refs", _tensors(3, three, 3.0),
+         EncoderConfig(quant="qp", qp=40, tensor_qp={"p4": 30, "p5": 52}, bit_depth=6,
+                       layers=3, layer_refs=[[], [0], []], wavefront_block_size=2,
+                       direct_token_log2=3, max_magnitude_class=4, lane_limit=3)),
+        ("step-nohash-lanes0", _tensors(4, two, 2.0),
+         EncoderConfig(quant="step", step=0.01, bit_depth=12, hashes=False, lane_limit=0,
+                       direct_token_log2=6, max_magnitude_class=9, rows_per_unit=2)),
+        ("b1-lane1", _tensors(5, two),
+         EncoderConfig(bit_depth=1, lane_limit=1, wavefront_block_size=3,
+                       max_magnitude_class=2, direct_token_log2=2)),
+        ("b16-step-escapes", wide,
+         EncoderConfig(quant="step", step=0.25, bit_depth=16, direct_token_log2=2,
+                       max_magnitude_class=3, lane_limit=3, rows_per_unit=4)),
+        ("b16-qp-escapes", wide,
+         EncoderConfig(quant="qp", qp=60, bit_depth=16, direct_token_log2=4,
+                       max_magnitude_class=6, lane_limit=64, wavefront_block_size=4)),
+        ("b16-minmax-channel", {"w": _wide(9, (2, 2, 4, 6), 50.0)},
+         EncoderConfig(quant="minmax-channel", bit_depth=16, direct_token_log2=5,
+                       max_magnitude_class=7, lane_limit=0)),
+        ("zero-and-constant-minmax", zero, EncoderConfig(bit_depth=7, layers=2)),
+        ("zero-and-constant-qp", zero, EncoderConfig(quant="qp", qp=10, bit_depth=9)),
+        ("zero-and-constant-channel", zero,
+         EncoderConfig(quant="minmax-channel", bit_depth=3, max_magnitude_class=0)),
+        ("channel-order", _tensors(10, {"c": (1, 6, 3, 4), "d": (1, 5, 2, 2)}),
+         EncoderConfig(layers=2, channel_order={"c": [5, 2, 0, 4, 1, 3], "d": [4, 3, 2, 1, 0]},
+                       tile_columns=1, rows_per_unit=1, lane_limit=3)),
+        ("layer-plan-empty-tensor", _tensors(11, {"c": (1, 4, 3, 3), "d": (1, 3, 2, 4)}),
+         EncoderConfig(quant="qp", qp=35, layer_channels=[{"c": 2}, {"c": 1, "d": 3}, {"c": 1}],
+                       layer_refs=[[], [0], [0, 1]], wavefront_block_size=1, lane_limit=5)),
+        ("blk1-lanes0", _tensors(12, {"x": (1, 2, 4, 5)}),
+         EncoderConfig(wavefront_block_size=1, lane_limit=0, direct_token_log2=3,
+                       max_magnitude_class=4)),
+        ("three-tensors-frames", _tensors(13, three),
+         EncoderConfig(quant="step", step=0.03, bit_depth=10, layers=2, tile_columns=3,
+                       rows_per_unit=5, lane_limit=64, wavefront_block_size=3,
+                       direct_token_log2=5, max_magnitude_class=5)),
+        ("qp-negative-b4", _tensors(14, {"n": (2, 3, 5, 5)}, 4.0),
+         EncoderConfig(quant="qp", qp=45, bit_depth=4, direct_token_log2=2,
+                       max_magnitude_class=1, layers=3, lane_limit=2)),
+    ]
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def streams() -> dict[str, bytes]:
+    return {name: encode(x, cfg) for name, x, cfg in CASES}
+
+
+def _num_layers(data: bytes) -> int:
+    return len(_sps(data).layers)
+
+
+def _sps(data: bytes) -> StreamParameterSet:
+    first = next(iter(iter_units(data)))
+    return stream_parameter_set(Reader(first.payload), StreamParameterSet())
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_decoders_agree(streams, name):
+    data = streams[name]
+    out = assert_agree(data, what=name)
+    assert out != "reject", f"{name}: the encoder's stream must decode"
+    assert len(out) >= 1
+
+
+def test_streams_cover_escapes_and_options(streams):
+    """The suite of this file really contains escape tokens, every lane limit, both signs."""
+    wide = plain_decoder.decode(streams["b16-step-escapes"])
+    samples = [v for fr in wide for s in fr.samples.values() for v in s]
+    assert max(samples) > 4000 and min(samples) < -4000
+    assert {_sps(d).lane_limit for d in streams.values()} >= {0, 1, 3, 64}
+    assert {_sps(d).direct_token_log2 for d in streams.values()} == {2, 3, 4, 5, 6}
+    assert {_sps(d).sample_bit_depth for d in streams.values()} >= {1, 3, 4, 16}
+
+
+def test_reference_numpy_path_agrees(streams, monkeypatch):
+    """The reference decoder's numpy path (without the compiled kernel) agrees too."""
+    monkeypatch.setenv("VCMREF_NUMPY_ONLY", "1")
+    for name in ("qp-3layers-refs", "b16-step-escapes", "b1-lane1"):
+        assert_agree(streams[name], what=name)
+
+
+@pytest.mark.parametrize("name", ["minmax-channel-2layers", "qp-3layers-refs",
+                                  "layer-plan-empty-tensor", "qp-negative-b4"])
+def test_max_layers(streams, name):
+    data = streams[name]
+    n_layers = _num_layers(data)
+    full = plain_outcome(data)
+    for k in range(n_layers + 2):
+        out = assert_agree(data, max_layers=k, what=f"{name} max_layers={k}")
+        assert out != "reject"
+        # Clause 5.3: decoding with max_layers = k equals decoding the extracted stream.
+        assert plain_outcome(extract(data, max_layers=k)) == out
+        if k >= n_layers:
+            assert out == full
+
+
+def test_spec_schedule_example():
+    """Clause 5.6's example: one part of height 3, width 4, wavefront_block_size 0."""
+    s = wavefront_schedule([3], 4, 0, 0)
+    assert s.ws == [1, 2, 3, 3, 2, 1]
+    assert s.order[3:6] == [2, 5, 8]  # pass 2: (2, 0), (1, 1), (0, 2)
+    assert s.lane_start == [0, 1, 2, 3, 2, 1]
+    assert s.lane_retire == [1, 2, 3, 2, 1, 0]
+    s = wavefront_schedule([3], 4, 0, 2)
+    assert s.ws == [1, 2, 2, 1, 2, 1, 2, 1]
+    assert s.lane_start == [0, 1, 2, 1, 2, 1, 2, 1]
+    assert s.lane_retire == [1, 2, 2, 1, 2, 1, 1, 0]
+
+
+# --------------------------------------------------------------------------- damage
+
+DAMAGE_CASES = ("minmax-channel-2layers", "qp-3layers-refs", "step-nohash-lanes0",
+                "b16-step-escapes", "layer-plan-empty-tensor")
+
+
+def _replace_payload(data: bytes, unit, payload: bytes) -> bytes:
+    start = unit.byte_offset + UNIT_HEADER_BYTES
+    assert len(payload) == len(unit.payload)
+    return data[:start] + payload + data[start + len(unit.payload):]
+
+
+def _flip_ans(data: bytes, unit, sps: StreamParameterSet, pos: int, mask: int) -> bytes:
+    """Flip bits of one byte of a data unit's ans_data and recompute data_crc32."""
+    payload = bytearray(unit.payload)
+    du = data_unit(Reader(unit.payload), DataUnit(), sps, unit.payload)
+    start = len(payload) - 4 - len(du.ans_data)
+    payload[start + pos] ^= mask
+    payload[-4:] = zlib.crc32(bytes(payload[:-4])).to_bytes(4, "big")
+    return _replace_payload(data, unit, bytes(payload))
+
+
+def _with_ans(data: bytes, unit, sps: StreamParameterSet, ans: bytes) -> bytes:
+    """The stream with one data unit's ans_data replaced (ans_bytes and data_crc32 rewritten)."""
+    du = data_unit(Reader(unit.payload), DataUnit(), sps, unit.payload)
+    w = Writer()
+    data_unit(w, DataUnit(du.frame_index, du.tensor_idx, du.unit_idx, ans), sps)
+    end = unit.byte_offset + UNIT_HEADER_BYTES + len(unit.payload)
+    return data[:unit.byte_offset] + write_unit(UnitType.DATA_UNIT, unit.layer_id,
+                                                w.getvalue()) + data[end:]
+
+
+@pytest.mark.parametrize("name", DAMAGE_CASES)
+def test_damaged_ans_data(streams, name):
+    data = streams[name]
+    sps = _sps(data)
+    rng = random.Random(name)
+    accepted = 0
+    units = [u for u in iter_units(data) if u.unit_type == UnitType.DATA_UNIT]
+    for unit in rng.sample(units, min(len(units), 4)):
+        ans = data_unit(Reader(unit.payload), DataUnit(), sps, unit.payload).ans_data
+        n_ans = len(ans)
+        for pos in sorted({0, n_ans - 1, rng.randrange(n_ans)}):
+            for mask in sorted({0x01, 1 << rng.randrange(8)}):
+                out = assert_agree(_flip_ans(data, unit, sps, pos, mask),
+                                   what=f"{name} unit {unit.index} ans byte {pos} ^ {mask}")
+                accepted += out != "reject"
+        # Clause 5.8: zero bits after the data change nothing (ans_data may end early).
+        assert assert_agree(_with_ans(data, unit, sps, ans + bytes(3))) == ref_outcome(data)
+        replacements = {"empty": b"", "all ones": b"\xff" * n_ans, "last byte": ans[-1:],
+                        "half": ans[: n_ans // 2], "less 1": ans[:-1], "less 2": ans[:-2],
+                        "trailing one": ans + b"\x01"}
+        for what, new_ans in replacements.items():
+            assert_agree(_with_ans(data, unit, sps, new_ans),
+                         what=f"{name} unit {unit.index} ans_data {what}")
+    if not has_hashes(data):
+        assert accepted > 0, "some damaged ans_data should still decode (no hashes)"
+
+
+def has_hashes(data: bytes) -> bool:
+    return any(u.unit_type == UnitType.DATA_HASH for u in iter_units(data))
+
+
+@pytest.mark.parametrize("name", DAMAGE_CASES)
+def test_truncated_streams(streams, name):
+    data = streams[name]
+    rng = random.Random(name)
+    cuts = {len(data) - 1, len(data) - UNIT_HEADER_BYTES, 3, 4, 9, 10}
+    cuts |= {u.byte_offset for u in iter_units(data)}
+    cuts |= {rng.randrange(len(data)) for _ in range(10)}
+    for cut in sorted(cuts):
+        assert assert_agree(data[:cut], what=f"{name} cut at {cut}") == "reject"
+
+
+@pytest.mark.parametrize("name", DAMAGE_CASES)
+def test_dropped_units(streams, name):
+    data = streams[name]
+    for unit in iter_units(data):
+        if unit.unit_type in (UnitType.STREAM_PARAMETER_SET, UnitType.FRAME_HEADER,
+                              UnitType.END_OF_STREAM):
+            continue
+        out = assert_agree(extract(data, drop_units={unit.index}),
+                           what=f"{name} without unit {unit.index}")
+        if unit.unit_type == UnitType.DATA_HASH:
+            assert out != "reject"
+
+
+@pytest.mark.parametrize("name", DAMAGE_CASES)
+def test_flipped_payload_bits(streams, name):
+    """Bit flips in tile models, frame headers, data hashes and data units (CRC not fixed):
+    the syntax, the frequencies, the quantization parameters and the checks all change."""
+    data = streams[name]
+    rng = random.Random(f"flip {name}")
+    units = [u for u in iter_units(data) if u.payload]
+    for trial in range(40):
+        unit = rng.choice(units)
+        payload = bytearray(unit.payload)
+        for _ in range(rng.randint(1, 2)):
+            i = rng.randrange(8 * len(payload))
+            payload[i // 8] ^= 0x80 >> (i % 8)
+        assert_agree(_replace_payload(data, unit, bytes(payload)),
+                     what=f"{name} trial {trial} unit {unit.index}")
+
+
+def _rebuild(chunks: list[bytes]) -> bytes:
+    return write_signature() + b"".join(chunks)
+
+
+def _with_layer_id(chunk: bytes, layer_id: int) -> bytes:
+    return chunk[:1] + bytes([layer_id]) + chunk[2:]
+
+
+@pytest.fixture(scope="module")
+def order_stream() -> bytes:
+    """Small: 2 frames, 3 layers (layer 2 depends on layer 0 only), 2 tensors, hashes."""
+    x = _tensors(30, {"a": (2, 3, 2, 3), "b": (2, 2, 2, 2)})
+    return encode(x, EncoderConfig(quant="qp", qp=38, bit_depth=5, layers=3,
+                                   layer_channels=[{"a": 1, "b": 1}, {"a": 1}, {"a": 1, "b": 1}],
+                                   layer_refs=[[], [0], [0]], lane_limit=2))
+
+
+def test_unit_order_mutations(order_stream):
+    """Clause 5.2 / 5.3 rules: units moved, repeated, removed, relabelled or added."""
+    data = order_stream
+    chunks = unit_chunks(data)
+    n_layers = _num_layers(data)
+    rng = random.Random(5)
+    reserved = write_unit(99, 5, b"reserved payload")
+    variants: list[tuple[str, bytes]] = []
+    for i in range(len(chunks)):
+        variants.append((f"remove {i}", _rebuild(chunks[:i] + chunks[i + 1:])))
+        variants.append((f"repeat {i}", _rebuild(chunks[:i + 1] + chunks[i:])))
+        if i + 1 < len(chunks):
+            variants.append((f"swap {i}", _rebuild(chunks[:i] + [chunks[i + 1], chunks[i]]
+                                                   + chunks[i + 2:])))
+        if i % 3 == 0:
+            variants.append((f"reserved before {i}",
+                             _rebuild(chunks[:i] + [reserved] + chunks[i:])))
+        for layer_id in [*range(n_layers), rng.choice([n_layers, 31])]:
+            variants.append((f"unit {i} layer_id {layer_id}",
+                             _rebuild(chunks[:i] + [_with_layer_id(chunks[i], layer_id)]
+                                      + chunks[i + 1:])))
+    units = list(iter_units(data))
+    starts = [u.index for u in units if u.unit_type == UnitType.FRAME_HEADER] + [len(units) - 1]
+    for f in range(len(starts) - 1):
+        for layer in range(n_layers):  # clause 5.3: a whole layer of one frame removed
+            keep = [chunks[u.index] for u in units
+                    if not (starts[f] < u.index < starts[f + 1] and u.layer_id == layer)]
+            variants.append((f"frame {f} without layer {layer}", _rebuild(keep)))
+    variants.append(("reserved after end", _rebuild(chunks + [reserved])))
+    variants.append(("reserved at end", _rebuild(chunks[:-1] + [reserved, chunks[-1]])))
+    variants.append(("end_of_stream with payload",
+                     _rebuild(chunks[:-1] + [write_unit(UnitType.END_OF_STREAM, 0, b"\0")])))
+    variants.append(("no frames", _rebuild([chunks[0], chunks[-1]])))
+    variants.append(("signature only", write_signature()))
+    outcomes = {"accept": 0, "reject": 0}
+    for k, (what, stream) in enumerate(variants):
+        for max_layers in (None, 1) if k % 2 else (None,):
+            out = assert_agree(stream, max_layers=max_layers,
+                               what=f"{what} max_layers={max_layers}")
+            outcomes["reject" if out == "reject" else "accept"] += 1
+    assert min(outcomes.values()) > 10, outcomes
+
+
+def test_reserved_unit_with_payload_above_level_limit():
+    """A reserved unit after the stream parameter set whose payload exceeds the stream level's
+    MaxUnitPayloadBytes: the reference decoder skips it (clause 5.2 rule 2 comes before the
+    level check) and so does the plain decoder."""
+    data = encode(_tensors(20, {"x": (1, 2, 3, 3)}), EncoderConfig())
+    assert _sps(data).level_idc == 10
+    chunks = unit_chunks(data)
+    big = write_unit(100, 0, bytes((1 << 22) + 1))
+    out = assert_agree(_rebuild(chunks[:1] + [big] + chunks[1:]), what="big reserved unit")
+    assert out != "reject"
+    # The same size in a data hash unit is an error (clause 6) for both.
+    big_hash = write_unit(UnitType.DATA_HASH, 0, bytes((1 << 22) + 1))
+    assert assert_agree(_rebuild(chunks[:2] + [big_hash] + chunks[2:])) == "reject"
+
+
+# --------------------------------------------------------------------------- rewritten fields
+
+_SYNTAX = {UnitType.FRAME_HEADER: (frame_header, FrameHeader),
+           UnitType.TILE_MODEL: (tile_model, TileModel),
+           UnitType.DATA_UNIT: (data_unit, DataUnit),
+           UnitType.DATA_HASH: (data_hash, DataHash)}
+
+
+def _rewrite(data: bytes, edit) -> bytes:
+    """The stream with every frame unit parsed, passed to edit(unit, structure, sps), and
+    written again with the syntax functions (so sizes and data_crc32 stay right)."""
+    sps = _sps(data)
+    out = [write_signature()]
+    for unit in iter_units(data):
+        chunk = data[unit.byte_offset : unit.byte_offset + UNIT_HEADER_BYTES + len(unit.payload)]
+        if unit.unit_type in _SYNTAX:
+            fn, cls = _SYNTAX[unit.unit_type]
+            extra = (unit.payload,) if unit.unit_type == UnitType.DATA_UNIT else ()
+            obj = fn(Reader(unit.payload), cls(), sps, *extra)
+            if edit(unit, obj, sps) is not False:
+                w = Writer()
+                fn(w, obj, sps)
+                chunk = write_unit(unit.unit_type, unit.layer_id, w.getvalue())
+        out.append(chunk)
+    return b"".join(out)
+
+
+def _bits(x: float) -> int:
+    return int(np.array(x, dtype=">f4").view(">u4"))
+
+
+FLT_MAX = 0x7F7FFFFF
+# (min, max) binary32 patterns: legal in the syntax, extreme in clause 5.10.
+MINMAX_EDGES = [
+    (_bits(-3e38), _bits(3e38)),  # max - min overflows: scale is not finite
+    (0x7F000000, FLT_MAX),  # min + s * scale may round past FLT_MAX
+    (0xFF7FFFFF, 0xFF000000),
+    (0xFF7FFFFF, FLT_MAX - 0x01000000),
+    (0x00000001, 0x00000007),  # subnormals
+    (0x80700000, 0x00700000),
+    (0x80000000, 0x00000000),  # -0.0, +0.0
+    (0x80000000, 0x80000000),
+    (0x3F800000, 0x3F800000),  # empty range
+    (0x3F800000, 0x3F800001),  # one ulp
+    (_bits(-1e-3), _bits(7.25)),
+]
+STEP_EDGES = [FLT_MAX, 0x7E800000, 0x00000001, 0x00400001, 0x007FFFFF, 0x3DCCCCCD, 0x4F000000]
+
+
+def _set_quant(edge_index: int):
+    def edit(unit, obj, sps):
+        if unit.unit_type != UnitType.FRAME_HEADER:
+            return False
+        for t, q in enumerate(obj.quant):
+            k = edge_index + t + obj.frame_index
+            if sps.quant_mode in (0, 1):
+                for c in range(len(q.min_bits)):
+                    q.min_bits[c], q.max_bits[c] = MINMAX_EDGES[(k + c) % len(MINMAX_EDGES)]
+            elif sps.quant_mode == 2:
+                q.qp = (edge_index * 11 + 7 * t + obj.frame_index) % 64
+            else:
+                q.step_bits = STEP_EDGES[k % len(STEP_EDGES)]
+        return True
+    return edit
+
+
+@pytest.mark.parametrize("name", ["minmax-b10", "minmax-channel-2layers", "qp-3layers-refs",
+                                  "step-nohash-lanes0", "b16-step-escapes"])
+def test_edge_quantization_parameters(streams, name):
+    """Frame headers rewritten with extreme binary32 parameters: overflows, subnormal results,
+    signed zeros, every QP."""
+    data = streams[name]
+    outcomes = set()
+    for edge in range(len(MINMAX_EDGES)):
+        out = assert_agree(_rewrite(data, _set_quant(edge)), what=f"{name} edge {edge}")
+        outcomes.add(out == "reject")
+    if _sps(data).quant_mode != 2:
+        assert outcomes == {True, False}
+
+
+def test_scale_overflow_is_an_error(streams):
+    data = streams["minmax-b10"]
+    assert assert_agree(_rewrite(data, _set_quant(0))) == "reject"
+
+
+def test_rewritten_unit_fields(streams, order_stream):
+    """Frame index gaps, sample_offset shifts, absent contexts, unit keys moved."""
+    def frame_gaps(unit, obj, sps):
+        obj.frame_index = 3 * obj.frame_index + 2
+
+    for name in ("qp-3layers-refs", "step-nohash-lanes0"):
+        out = assert_agree(_rewrite(streams[name], frame_gaps), what=f"{name} frame gaps")
+        assert len(out) >= 2 and [fr[0] for fr in out] == [3 * f + 2 for f in range(len(out))]
+
+    def offset_by(delta):
+        def edit(unit, obj, sps):
+            if unit.unit_type != UnitType.TILE_MODEL:
+                return False
+            obj.sample_offset = max(-(1 << sps.sample_bit_depth),
+                                    min(1 << sps.sample_bit_depth, obj.sample_offset + delta))
+        return edit
+
+    def drop_context(which):
+        def edit(unit, obj, sps):
+            if unit.unit_type != UnitType.TILE_MODEL:
+                return False
+            present = [c for c, w in enumerate(obj.weights) if w is not None]
+            if len(present) > 1:
+                obj.weights[present[which % len(present)]] = None
+        return edit
+
+    def move_unit(field_name, delta):
+        def edit(unit, obj, sps):
+            if unit.unit_type != UnitType.DATA_UNIT or unit.index % 3:
+                return False
+            value = getattr(obj, field_name) + delta
+            if field_name == "tensor_idx":
+                value %= len(sps.tensors)
+            setattr(obj, field_name, max(0, value))
+        return edit
+
+    edits = {"offset +1": offset_by(1), "offset -1": offset_by(-1),
+             "offset +3000": offset_by(3000), "offset -3000": offset_by(-3000),
+             "drop context 0": drop_context(0), "drop context 1": drop_context(1),
+             "drop last context": drop_context(-1), "unit_idx +1": move_unit("unit_idx", 1),
+             "unit_idx -1": move_unit("unit_idx", -1), "tensor_idx +1": move_unit("tensor_idx", 1),
+             "frame_index +1": move_unit("frame_index", 1)}
+    accepted = 0
+    for name in ("step-nohash-lanes0", "qp-negative-b4", "b16-step-escapes"):
+        for what, edit in edits.items():
+            out = assert_agree(_rewrite(streams[name], edit), what=f"{name} {what}")
+            accepted += out != "reject"
+    for what, edit in edits.items():
+        assert_agree(_rewrite(order_stream, edit), max_layers=2, what=f"order stream {what}")
+    assert accepted > 0

@@ -1,0 +1,635 @@
+"""A second decoding path: the decoding process of docs/spec.md written once more, plainly.
+
+This decoder is written from the text of the spec, clause by clause, for the conformance check
+"both decoders agree bit for bit": it is slow on purpose (pure Python, plain ints and lists, no
+numpy, no lookup tables, no vectorisation) and it does not import `vcmref.refsw`.
+
+What it shares with the reference decoder is only the syntax, which this project writes once
+for all directions (clauses 2 to 4: `iter_units` for the container and the unit headers, and the
+syntax functions `stream_parameter_set`, `frame_header`, `tile_model`, `data_unit`, `data_hash`
+read with a `Reader`, which check every element's range where it is read). Everything after
+parsing is implemented here: the unit order rules and checks (5.2, 5.3), the tile geometry
+(5.4, 5.5), the wavefront schedule with its lane starts and retires (5.6), the token model
+(5.7), rANS decoding on the bit stack (5.8), reconstruction (5.9), dequantization in binary32
+(5.10), the layer hash (5.11), the CRC (5.12, checked once more) and the output (5.13).
+
+Binary32 arithmetic (clause 1.3) uses Python floats (binary64): each single operation on two
+binary32 operands is computed in binary64 and then rounded to binary32 through a `struct`
+round trip. For +, -, * and / this gives the correctly rounded binary32 result (binary64 has
+53 >= 2 * 24 + 2 bits, so the double rounding is innocuous).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from vcmref.bitstream.frame_units import (
+    DataHash,
+    DataUnit,
+    FrameHeader,
+    TileModel,
+    data_hash,
+    data_unit,
+    frame_header,
+    tile_model,
+)
+from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.syntax import Reader
+from vcmref.bitstream.units import Unit, iter_units
+from vcmref.errors import BitstreamError
+
+# Clause 2.2: unit types.
+STREAM_PARAMETER_SET = 1
+FRAME_HEADER = 2
+TILE_MODEL = 3
+DATA_UNIT = 4
+DATA_HASH = 5
+END_OF_STREAM = 6
+
+# Clause 6: MaxUnitPayloadBytes of each level.
+MAX_UNIT_PAYLOAD_BYTES = {10: 1 << 22, 20: 1 << 24, 30: 1 << 26, 40: 1 << 28}
+
+# Clause 5.7: class thresholds Thr[1..15].
+THR = (None, 1, 2, 3, 6, 10, 15, 25, 40, 63, 101, 161, 255, 406, 645, 1023)
+
+# Clause 5.8: constants.
+PROB_BITS = 12
+PROB_SCALE = 1 << PROB_BITS  # 4096
+STATE_BITS = 16
+STATE_LOW = 1 << STATE_BITS  # 2^16
+
+# Clause 5.10: Mant[i] = 2^(i/6) rounded to binary32, as bit patterns.
+MANT_BITS = (0x3F800000, 0x3F8FACD6, 0x3FA14518, 0x3FB504F3, 0x3FCB2FF5, 0x3FE411F0)
+
+
+@dataclass
+class PlainFrame:
+    """One decoded frame (clause 5.13)."""
+
+    frame_index: int
+    layers: list[int]
+    samples: dict[str, list[int]]  # per tensor: C*H*W samples, row-major
+    values: dict[str, bytes]  # per tensor: C*H*W values, big-endian binary32
+
+
+def error(message: str) -> BitstreamError:
+    return BitstreamError(message, unit="plain decoder")
+
+
+def ceil_div(a: int, b: int) -> int:
+    """Ceil(a / b) of clause 1.3."""
+    return (a + b - 1) // b
+
+
+# --------------------------------------------------------------------------- clause 1.3
+
+
+def fl(x: float) -> float:
+    """fl(): round a value (exact, or computed in binary64 from binary32 operands) to binary32,
+    round-to-nearest ties-to-even. A value that rounds beyond binary32 becomes an infinity."""
+    if math.isnan(x) or math.isinf(x):
+        return x
+    try:
+        return struct.unpack(">f", struct.pack(">f", x))[0]
+    except OverflowError:  # the rounded value is an infinity
+        return math.copysign(math.inf, x)
+
+
+def binary32_from_bits(bits: int) -> float:
+    return struct.unpack(">f", struct.pack(">I", bits))[0]
+
+
+# --------------------------------------------------------------------------- stream state
+
+
+@dataclass
+class OpenFrame:
+    """The units collected for the open frame (clause 5.2, rule 8)."""
+
+    header: FrameHeader
+    tile_models: dict[tuple[int, int], TileModel] = field(default_factory=dict)
+    data_units: dict[tuple[int, int, int], DataUnit] = field(default_factory=dict)
+    data_hashes: dict[int, DataHash] = field(default_factory=dict)
+
+
+def payload_reader(unit: Unit) -> Reader:
+    return Reader(unit.payload, unit=unit.label)
+
+
+def require_consumed(rd: Reader, unit: Unit) -> None:
+    """Clause 2.2: after parsing a payload of type 1 to 5, no payload bits may be left."""
+    if rd.bits_left != 0:
+        raise error(f"{unit.label}: {rd.bits_left} payload bits left after the last element")
+
+
+# --------------------------------------------------------------------------- clause 5.2
+
+
+def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
+    """Decode a stream (clause 5); only layers below `max_layers` when it is given."""
+    sps: StreamParameterSet | None = None
+    frames: list[PlainFrame] = []
+    current: OpenFrame | None = None
+    ended = False
+    # Clause 2.1 and 4.2: signature, unit headers, payload sizes (checked by iter_units).
+    for unit in iter_units(data):
+        utype = unit.unit_type
+        # 5.2 rule 1: nothing may follow end_of_stream.
+        if ended:
+            raise error(f"{unit.label}: unit after end_of_stream")
+        # 5.2 rule 2: reserved types are skipped (clause 2.2).
+        if 7 <= utype <= 127:
+            continue
+        # 5.2 rule 3: the first unit of a non-reserved type is the stream parameter set.
+        if sps is None:
+            if utype != STREAM_PARAMETER_SET:
+                raise error(f"{unit.label}: the first unit must be the stream parameter set")
+            rd = payload_reader(unit)
+            sps = stream_parameter_set(rd, StreamParameterSet())
+            require_consumed(rd, unit)
+            continue
+        # Clause 6: after the stream parameter set, payload_size <= the level's
+        # MaxUnitPayloadBytes (for the units that are not skipped by rule 2).
+        if len(unit.payload) > MAX_UNIT_PAYLOAD_BYTES[sps.level_idc]:
+            raise error(f"{unit.label}: payload exceeds the level's MaxUnitPayloadBytes")
+        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6.
+        if unit.layer_id >= len(sps.layers):
+            raise error(f"{unit.label}: layer_id {unit.layer_id} >= NumLayers")
+        # 5.2 rule 5.
+        if utype == STREAM_PARAMETER_SET:
+            raise error(f"{unit.label}: a second stream parameter set")
+        # 5.2 rule 6.
+        if utype == END_OF_STREAM:
+            if len(unit.payload) != 0:
+                raise error(f"{unit.label}: end_of_stream payload is not empty")
+            ended = True
+            continue
+        # 5.2 rule 7.
+        if utype == FRAME_HEADER:
+            if current is not None:
+                frames.append(decode_frame(sps, current))
+            rd = payload_reader(unit)
+            fh = frame_header(rd, FrameHeader(), sps)
+            require_consumed(rd, unit)
+            if frames and fh.frame_index <= frames[-1].frame_index:
+                raise error(f"{unit.label}: frame_index {fh.frame_index} does not increase")
+            current = OpenFrame(fh)
+            continue
+        # 5.2 rule 8: tile_model, data_unit, data_hash.
+        if current is None:
+            raise error(f"{unit.label}: frame unit before any frame header")
+        if max_layers is not None and unit.layer_id >= max_layers:
+            continue
+        collect(sps, current, unit)
+    # After the last unit.
+    if sps is None:
+        raise error("no stream parameter set in the stream")
+    if current is not None:
+        frames.append(decode_frame(sps, current))
+    if not ended:
+        raise error("no end_of_stream unit")
+    return frames
+
+
+def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
+    """Clause 5.2 rule 8: parse the unit, check its frame_index and its key."""
+    rd = payload_reader(unit)
+    layer = unit.layer_id
+    if unit.unit_type == TILE_MODEL:
+        tm = tile_model(rd, TileModel(), sps)
+        require_consumed(rd, unit)
+        index, key, store, value = tm.frame_index, (layer, tm.tensor_idx), fr.tile_models, tm
+    elif unit.unit_type == DATA_UNIT:
+        du = data_unit(rd, DataUnit(), sps, unit.payload)
+        require_consumed(rd, unit)
+        # Clause 5.12 (checked once more here): CRC-32 of the payload before data_crc32.
+        stored = int.from_bytes(unit.payload[-4:], "big")
+        if zlib.crc32(unit.payload[:-4]) != stored:
+            raise error(f"{unit.label}: data_crc32 mismatch")
+        index, key = du.frame_index, (layer, du.tensor_idx, du.unit_idx)
+        store, value = fr.data_units, du
+    else:
+        dh = data_hash(rd, DataHash(), sps)
+        require_consumed(rd, unit)
+        index, key, store, value = dh.frame_index, layer, fr.data_hashes, dh
+    if index != fr.header.frame_index:
+        raise error(f"{unit.label}: frame_index {index} inside frame {fr.header.frame_index}")
+    if key in store:
+        raise error(f"{unit.label}: a second unit with key {key} in the frame")
+    store[key] = value
+
+
+# --------------------------------------------------------------------------- clause 4.3 / 5.3
+
+
+def sample_range(sps: StreamParameterSet) -> tuple[int, int]:
+    """(SampleMin, SampleMax) of clause 4.3."""
+    b = sps.sample_bit_depth
+    if int(sps.quant_mode) in (0, 1):
+        return 0, (1 << b) - 1
+    return -(1 << (b - 1)), (1 << (b - 1)) - 1
+
+
+def layer_channels_of(sps: StreamParameterSet, t: int, layer: int) -> list[int]:
+    """LayerChannels(t, l) of clause 4.3: a slice of ChannelOrder[t]."""
+    c = sps.tensors[t].channels
+    order = sps.tile_layouts[t].channel_order
+    channel_order = list(range(c)) if order is None else list(order)
+    s = 0
+    for k in range(layer):
+        s += sps.layers[k].channels[t]
+    return channel_order[s : s + sps.layers[layer].channels[t]]
+
+
+def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
+    """Clause 5.3."""
+    fi = fr.header.frame_index
+    # 1. Present layers.
+    present = set()
+    for key in fr.tile_models:
+        present.add(key[0])
+    for key in fr.data_units:
+        present.add(key[0])
+    for key in fr.data_hashes:
+        present.add(key)
+    layers = sorted(present)
+    # 2. Dependencies.
+    for layer in layers:
+        for ref in sps.layers[layer].ref_layers:
+            if ref not in present:
+                raise error(f"frame {fi}: layer {layer} present without its reference {ref}")
+    samples = [[0] * ti.channels * ti.height * ti.width for ti in sps.tensors]
+    values = [[0.0] * ti.channels * ti.height * ti.width for ti in sps.tensors]
+    # 3. Each present layer, each tensor.
+    for layer in layers:
+        hash_input = bytearray()
+        for t, ti in enumerate(sps.tensors):
+            n = sps.layers[layer].channels[t]
+            if n == 0:
+                if (layer, t) in fr.tile_models:
+                    raise error(f"frame {fi}: tile model of tensor {t} in layer {layer}, "
+                                "which carries none of its channels")
+                for key in fr.data_units:
+                    if key[0] == layer and key[1] == t:
+                        raise error(f"frame {fi}: data unit of tensor {t} in layer {layer}, "
+                                    "which carries none of its channels")
+                continue
+            geom = tile_geometry(sps, t, layer)
+            model = fr.tile_models.get((layer, t))
+            if model is None:
+                raise error(f"frame {fi}: no tile model for layer {layer} tensor {t}")
+            for key in fr.data_units:
+                if key[0] == layer and key[1] == t and key[2] >= geom.num_units:
+                    raise error(f"frame {fi}: unit_idx {key[2]} >= NumUnits {geom.num_units}")
+            tables = frequency_tables(sps, model)
+            for u in range(geom.num_units):
+                du = fr.data_units.get((layer, t, u))
+                if du is None:
+                    raise error(f"frame {fi}: data unit ({layer}, {t}, {u}) is missing")
+                decode_data_unit(sps, geom, u, model, tables, du.ans_data, samples[t])
+            plane = ti.height * ti.width
+            for c in geom.channels:
+                dequantize_channel(sps, fr.header, t, c, samples[t], values[t])
+            # Clause 5.11: the layer's samples in coding order, 16 bits each, big-endian.
+            for c in geom.channels:
+                for v in samples[t][c * plane : (c + 1) * plane]:
+                    hash_input += (v % 65536).to_bytes(2, "big")
+        if layer in fr.data_hashes and \
+                hashlib.md5(bytes(hash_input)).digest() != fr.data_hashes[layer].digest:
+            raise error(f"frame {fi}: MD5 of layer {layer} does not match decoded_md5")
+    # 4. / 5.13: the output.
+    return PlainFrame(
+        frame_index=fi,
+        layers=layers,
+        samples={ti.name: samples[t] for t, ti in enumerate(sps.tensors)},
+        values={ti.name: b"".join(struct.pack(">f", v) for v in values[t])
+                for t, ti in enumerate(sps.tensors)},
+    )
+
+
+# --------------------------------------------------------------------------- clause 5.4, 5.5
+
+
+@dataclass
+class Geometry:
+    """Tile geometry G of (t, l), clause 5.4."""
+
+    channels: list[int]
+    cols: int
+    rows: int
+    cell_height: int
+    cell_width: int
+    tile_height: int
+    rows_per_unit: int
+    num_units: int
+
+
+def tile_geometry(sps: StreamParameterSet, t: int, layer: int) -> Geometry:
+    """Clause 5.4, for n = layer_channels[l][t] > 0."""
+    ti = sps.tensors[t]
+    channels = layer_channels_of(sps, t, layer)
+    n = len(channels)
+    cols = sps.tile_layouts[t].tile_columns[layer]  # tile_columns_minus1 + 1
+    rows = ceil_div(n, cols)
+    tile_height = rows * ti.height
+    rpu = sps.tile_layouts[t].rows_per_unit
+    rows_per_unit = min(rpu if rpu > 0 else tile_height, tile_height)
+    num_units = ceil_div(tile_height, rows_per_unit)
+    return Geometry(channels, cols, rows, ti.height, ti.width, tile_height, rows_per_unit,
+                    num_units)
+
+
+def cell_parts(g: Geometry, u: int) -> list[tuple[int, int, int]]:
+    """Clause 5.5: the cell parts (k, first row, end row) of data unit u."""
+    y0 = u * g.rows_per_unit
+    y1 = min(y0 + g.rows_per_unit, g.tile_height)
+    parts = []
+    for k in range(len(g.channels)):
+        top = (k // g.cols) * g.cell_height
+        a = max(y0, top)
+        b = min(y1, top + g.cell_height)
+        if a < b:
+            parts.append((k, a - top, b - top))
+    return parts
+
+
+# --------------------------------------------------------------------------- clause 5.6
+
+
+@dataclass
+class Schedule:
+    """The wavefront schedule of clause 5.6; indices d are decoding-order indices."""
+
+    order: list[int]  # Order[d]: unit-order index of sample d
+    above: list[int | None]  # decoding-order index of the above neighbour, None: unavailable
+    left: list[int | None]
+    ws: list[int]  # Ws[s]
+    step_start: list[int]  # StepStart[s]
+    lane_start: list[int]  # LaneStart[s]
+    lane_retire: list[int]  # LaneRetire[s]
+    num_lanes: int  # L
+
+
+def wavefront_schedule(heights: list[int], width: int, block_size: int,
+                       lane_limit: int) -> Schedule:
+    """Clause 5.6, for parts of the given heights, all `width` wide."""
+    blk = block_size if block_size > 0 else max(max(heights), width)
+    blocks_per_row = ceil_div(width, blk)
+    # Every sample in unit order m: its sort key (pass, part j, block, y) and its bx, by.
+    keyed = []
+    bxby = []
+    m = 0
+    for j, h in enumerate(heights):
+        for y in range(h):
+            for x in range(width):
+                bx = x % blk
+                by = y % blk
+                block = (y // blk) * blocks_per_row + x // blk
+                keyed.append(((bx + by, j, block, y), m))
+                bxby.append((bx, by))
+                m += 1
+    n = m
+    keyed.sort()
+    order = [m for _, m in keyed]
+    rank = [0] * n  # decoding-order index of unit-order sample m
+    for d, m in enumerate(order):
+        rank[m] = d
+    above: list[int | None] = []
+    left: list[int | None] = []
+    for m in order:
+        bx, by = bxby[m]
+        left.append(rank[m - 1] if bx > 0 else None)
+        above.append(rank[m - width] if by > 0 else None)
+    # Passes and steps.
+    num_passes = 1 + max(key[0] for key, _ in keyed)
+    pass_size = [0] * num_passes
+    for key, _ in keyed:
+        pass_size[key[0]] += 1
+    ws = []
+    for n_p in pass_size:
+        if n_p == 0:
+            raise AssertionError("every pass holds at least one sample")
+        if lane_limit == 0:
+            ws.append(n_p)
+        else:
+            for k in range(ceil_div(n_p, lane_limit)):
+                ws.append(min((k + 1) * lane_limit, n_p) - k * lane_limit)
+    num_steps = len(ws)
+    step_start = []
+    total = 0
+    for w in ws:
+        step_start.append(total)
+        total += w
+    lane_start = []
+    lane_retire = []
+    for s in range(num_steps):
+        prefix_max = max(ws[:s]) if s > 0 else 0
+        suffix_max = max(ws[s + 1 :]) if s < num_steps - 1 else 0
+        lane_start.append(min(prefix_max, ws[s]))
+        lane_retire.append(min(suffix_max, ws[s]))
+    return Schedule(order, above, left, ws, step_start, lane_start, lane_retire, max(ws))
+
+
+# --------------------------------------------------------------------------- clause 5.7
+
+
+def magnitude_class(u: int, max_class: int) -> int:
+    """Class(u): the number of c in 1..15 with Thr[c] <= u, at most MaxClass."""
+    count = 0
+    for c in range(1, 16):
+        if THR[c] <= u:
+            count += 1
+    return min(count, max_class)
+
+
+def token_class(token: int, e: int, max_class: int) -> int:
+    """The class of a decoded sample from its token: Class(T) for a direct token, MaxClass for
+    an escape token."""
+    if token < (1 << e):
+        return magnitude_class(token, max_class)
+    return max_class
+
+
+def frequency_tables(sps: StreamParameterSet,
+                     model: TileModel) -> list[tuple[list[int], list[int]] | None]:
+    """Per context: (f, cum) from the token weights, or None when the context is absent."""
+    e = sps.direct_token_log2
+    num_tokens = (1 << e) + sps.sample_bit_depth + 2 - e
+    tables: list[tuple[list[int], list[int]] | None] = []
+    for weights in model.weights:
+        if weights is None:
+            tables.append(None)
+            continue
+        w = list(weights) + [0] * (num_tokens - len(weights))
+        # 1. R(w).
+        r = [(4 + (wt % 4)) << (wt // 4) if wt >= 1 else 0 for wt in w]
+        # 2. Total.
+        total = sum(r)
+        # 3. f.
+        f = [max(1, (r[tok] << PROB_BITS) // total) if w[tok] > 0 else 0
+             for tok in range(num_tokens)]
+        # 4. Big: the smallest token index with the largest f.
+        big = 0
+        for tok in range(num_tokens):
+            if f[tok] > f[big]:
+                big = tok
+        f[big] = f[big] + PROB_SCALE - sum(f)
+        # 5.
+        if f[big] < 1:
+            raise error("token weights give a frequency below 1")
+        cum = [0] * num_tokens
+        for tok in range(1, num_tokens):
+            cum[tok] = cum[tok - 1] + f[tok - 1]
+        tables.append((f, cum))
+    return tables
+
+
+def unzigzag(u: int) -> int:
+    """Clause 5.7: the inverse of the magnitude index mapping."""
+    if u % 2 == 0:
+        return u >> 1
+    return -((u + 1) >> 1)
+
+
+# --------------------------------------------------------------------------- clause 5.8
+
+
+class BitStack:
+    """The bit stack S of clause 5.8: ans_data as bits, MSB first, followed by zero bits."""
+
+    def __init__(self, ans_data: bytes, num_lanes: int) -> None:
+        self.limit = 8 * len(ans_data) + 16 * num_lanes + 64
+        self.bits = bytearray(self.limit)  # S[0 .. Limit - 1]; later bits are never read
+        for i, byte in enumerate(ans_data):
+            for j in range(8):
+                self.bits[8 * i + j] = (byte >> (7 - j)) & 1
+        self.pos = 0  # P
+
+    def read(self, n: int) -> int:
+        if self.pos + n > self.limit:
+            raise error("a read past the end of the ANS data")
+        v = 0
+        for i in range(n):
+            v = (v << 1) | self.bits[self.pos + i]
+        self.pos += n
+        return v
+
+    def push(self, values: list[int]) -> None:
+        k = len(values)
+        start = self.pos - 16 * k
+        for i, v in enumerate(values):
+            for b in range(16):
+                self.bits[start + 16 * i + b] = (v >> (15 - b)) & 1
+        self.pos = start
+
+    def any_one_from_pos(self) -> bool:
+        return any(self.bits[self.pos :])
+
+
+def decode_data_unit(sps: StreamParameterSet, g: Geometry, u: int, model: TileModel,
+                     tables: list[tuple[list[int], list[int]] | None], ans_data: bytes,
+                     out: list[int]) -> None:
+    """Clauses 5.5 to 5.9 for data unit u of the tile: its samples go into `out` (the
+    tensor's C*H*W sample list)."""
+    e = sps.direct_token_log2
+    max_class = sps.max_magnitude_class
+    parts = cell_parts(g, u)
+    width = g.cell_width
+    sched = wavefront_schedule([b - a for _, a, b in parts], width,
+                               sps.wavefront_block_size, sps.lane_limit)
+    n = len(sched.order)
+    stack = BitStack(ans_data, sched.num_lanes)
+    x = [0] * sched.num_lanes
+    token = [0] * n
+    cls = [0] * n  # class of decoded sample d (clause 5.7)
+    for s in range(len(sched.ws)):
+        # New lanes read their initial states, in lane order.
+        for i in range(sched.lane_start[s], sched.ws[s]):
+            x[i] = STATE_LOW + stack.read(16)
+        # One token per lane, in lane order.
+        for i in range(sched.ws[s]):
+            d = sched.step_start[s] + i
+            a, lft = sched.above[d], sched.left[d]
+            class_above = cls[a] if a is not None else 0
+            class_left = cls[lft] if lft is not None else 0
+            ctx = class_above * (max_class + 1) + class_left
+            table = tables[ctx]
+            if table is None:
+                raise error(f"sample {d}: context {ctx} is absent from the tile model")
+            f, cum = table
+            slot = x[i] & (PROB_SCALE - 1)
+            t = 0
+            while not (cum[t] <= slot < cum[t] + f[t]):
+                t += 1
+            xp = f[t] * (x[i] >> PROB_BITS) + slot - cum[t]
+            nb = 16 - (xp.bit_length() - 1)
+            x[i] = (xp << nb) + stack.read(nb)
+            token[d] = t
+            cls[d] = token_class(t, e, max_class)
+        # Retiring lanes push their state back, lane LaneRetire[s] on top.
+        if sched.lane_retire[s] < sched.ws[s]:
+            stack.push([x[i] - STATE_LOW for i in range(sched.lane_retire[s], sched.ws[s])])
+    # Escape bits, in decoding order.
+    mag = [0] * n  # U[d]
+    for d in range(n):
+        if token[d] >= (1 << e):
+            k = token[d] - (1 << e) + e
+            mag[d] = (1 << k) + stack.read(k)
+        else:
+            mag[d] = token[d]
+    # End check.
+    if stack.any_one_from_pos():
+        raise error("ANS data does not end in its final state")
+    # Clause 5.9: reconstruction, placed at unit-order index Order[d].
+    sample_min, sample_max = sample_range(sps)
+    unit_values = [0] * n
+    for d in range(n):
+        v = unzigzag(mag[d]) + model.sample_offset
+        if v < sample_min or v > sample_max:
+            raise error(f"sample value {v} outside [{sample_min}, {sample_max}]")
+        unit_values[sched.order[d]] = v
+    # Unit order (clause 5.5): part by part, each part row-major.
+    plane = g.cell_height * width
+    m = 0
+    for k, a, b in parts:
+        c = g.channels[k]
+        for row in range(a, b):
+            for col in range(width):
+                out[c * plane + row * width + col] = unit_values[m]
+                m += 1
+
+
+# --------------------------------------------------------------------------- clause 5.10
+
+
+def dequantize_channel(sps: StreamParameterSet, fh: FrameHeader, t: int, c: int,
+                       samples: list[int], values: list[float]) -> None:
+    """Clause 5.10 for channel c of tensor t: every operation rounded to binary32."""
+    ti = sps.tensors[t]
+    plane = ti.height * ti.width
+    mode = int(sps.quant_mode)
+    q = fh.quant[t]
+    if mode in (0, 1):
+        i = 0 if mode == 0 else c
+        lo = binary32_from_bits(q.min_bits[i])
+        hi = binary32_from_bits(q.max_bits[i])
+        diff = fl(hi - lo)
+        levels = fl(float((1 << sps.sample_bit_depth) - 1))  # exact
+        scale = fl(diff / levels)
+        if not math.isfinite(scale):
+            raise error(f"tensor {t} channel {c}: scale is not finite")
+    elif mode == 2:
+        qp = q.qp
+        step = binary32_from_bits(MANT_BITS[qp % 6]) * 2.0 ** (qp // 6 - 8)  # exact
+    else:
+        step = binary32_from_bits(q.step_bits)
+    for idx in range(c * plane, (c + 1) * plane):
+        s = float(samples[idx])  # exact: |s| < 2^24
+        value = fl(lo + fl(s * scale)) if mode in (0, 1) else fl(s * step)
+        if not math.isfinite(value):
+            raise error(f"tensor {t} channel {c}: dequantized value is not finite")
+        values[idx] = value
