@@ -68,19 +68,24 @@ open(sys.argv[2], "wb").write(bytes(data))
 def test_a_wrong_decoder_fails_with_a_table(tmp_path: Path) -> None:
     script = tmp_path / "wrongdec.py"
     script.write_text(WRONG_DECODER)
-    res = CliRunner().invoke(app, ["conform", "--decoder",
+    only = "minmax_b10_basic,qp_tensors,zero_frames,hash_mismatch"
+    res = CliRunner().invoke(app, ["conform", "--only", only, "--decoder",
                                    f"{sys.executable} {script} {{bitstream}} {{output}}"])
     assert res.exit_code == 1
     lines = res.output.splitlines()
     assert lines[0].startswith("stream")
-    failing = [ln for ln in lines if " FAIL " in ln]
-    # Every stream with samples fails; the frameless one and the reject streams pass.
-    assert failing and all("MD5 differs" in ln for ln in failing)
-    assert any(" pass " in ln for ln in lines)
+    rows = {ln.split()[0]: ln for ln in lines[1:-1]}
+    assert set(rows) == set(only.split(","))
+    # Streams with samples fail on their MD5; the frameless one and the reject stream pass.
+    for name in ("minmax_b10_basic", "qp_tensors"):
+        assert " FAIL " in rows[name] and "MD5 differs" in rows[name]
+    for name in ("zero_frames", "hash_mismatch"):
+        assert " pass " in rows[name]
+    assert lines[-1] == "2 passed, 2 failed"
 
 
 def test_a_missing_decoder_binary_fails_each_stream() -> None:
-    res = CliRunner().invoke(app, ["conform", "--decoder",
+    res = CliRunner().invoke(app, ["conform", "--only", "minmax_b1", "--decoder",
                                    "/nonexistent/dec {bitstream} {output}"])
     assert res.exit_code == 1
     assert "cannot run" in res.output

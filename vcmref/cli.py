@@ -267,6 +267,8 @@ def conform(
     suite: Annotated[Path | None, typer.Option(help="suite folder (default: "
                                                "conformance_streams/)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds allowed per stream")] = 60.0,
+    only: Annotated[str, typer.Option(help="comma-separated stream names to check (default: "
+                                      "all)")] = "",
     coverage: Annotated[bool, typer.Option("--coverage", help="report the syntax elements "
                                            "and value classes the suite exercises")] = False,
     generate: Annotated[bool, typer.Option("--generate", help="regenerate the suite from "
@@ -292,10 +294,14 @@ def conform(
             return
         from vcmref.conformance.runner import format_table, run_suite
 
+        names = {n.strip() for n in only.split(",") if n.strip()} or None
         try:
-            outcomes = run_suite(folder, decoder, timeout)
+            outcomes = run_suite(folder, decoder, timeout, names)
         except (FileNotFoundError, ValueError) as e:
             raise CliError(str(e)) from None
+        if names is not None and len(outcomes) != len(names):
+            known = {o.name for o in outcomes}
+            raise CliError(f"--only: no stream named {sorted(names - known)[0]!r}")
         typer.echo(format_table(outcomes))
         if not all(o.passed for o in outcomes):
             raise typer.Exit(1)
