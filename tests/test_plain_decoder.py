@@ -4,7 +4,11 @@ varied streams, with max_layers, and on damaged streams."""
 
 from __future__ import annotations
 
+import hashlib
 import random
+import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -34,6 +38,7 @@ from vcmref.bitstream.units import (
 )
 from vcmref.conformance import plain_decoder
 from vcmref.conformance.plain_decoder import PlainFrame, wavefront_schedule
+from vcmref.conformance.suite import SUITE_DIR, load_manifest
 from vcmref.errors import BitstreamError
 from vcmref.refsw.decoder import Decoder
 from vcmref.refsw.encoder import Encoder, EncoderConfig, encode
@@ -225,6 +230,44 @@ def test_max_layers(streams, name):
             assert out == full
 
 
+def test_conformance_suite():
+    """The whole conformance suite on disk: the plain decoder rejects the must-reject streams,
+    and its output has the manifest's MD5s (sample file: big-endian int32; value file:
+    big-endian binary32; per frame, per tensor in SPS order); the reference agrees."""
+    try:
+        entries = load_manifest()
+    except FileNotFoundError:
+        pytest.skip(f"no conformance suite under {SUITE_DIR}")
+    decoded = 0
+    for e in entries:
+        data = (SUITE_DIR / e.file).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == e.sha256, e.name
+        out = assert_agree(data, what=e.name)
+        if e.expect == "reject":
+            assert out == "reject", e.name
+            continue
+        assert out != "reject", e.name
+        frames = plain_decoder.decode(data)
+        samples = b"".join(struct.pack(f">{len(s)}i", *s) for f in frames
+                           for s in f.samples.values())
+        values = b"".join(v for f in frames for v in f.values.values())
+        assert len(frames) == e.frames, e.name
+        assert hashlib.md5(samples).hexdigest() == e.samples_md5, e.name
+        assert hashlib.md5(values).hexdigest() == e.values_md5, e.name
+        decoded += 1
+    assert decoded > 0
+
+
+def test_plain_decoder_is_independent():
+    """The plain decoder loads neither numpy nor the reference decoder (vcmref.refsw)."""
+    code = ("import sys, vcmref.conformance.plain_decoder; "
+            "print(sorted(m for m in sys.modules if m == 'numpy' or m.startswith('numpy.') "
+            "or m.startswith('vcmref.refsw')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_spec_schedule_example():
     """Clause 5.6's example: one part of height 3, width 4, wavefront_block_size 0."""
     s = wavefront_schedule([3], 4, 0, 0)
@@ -295,6 +338,11 @@ def test_damaged_ans_data(streams, name):
                          what=f"{name} unit {unit.index} ans_data {what}")
     if not has_hashes(data):
         assert accepted > 0, "some damaged ans_data should still decode (no hashes)"
+
+
+def _without_hashes(data: bytes) -> bytes:
+    return extract(data, drop_units={u.index for u in iter_units(data)
+                                     if u.unit_type == UnitType.DATA_HASH})
 
 
 def has_hashes(data: bytes) -> bool:
@@ -368,6 +416,10 @@ def test_unit_order_mutations(order_stream):
     rng = random.Random(5)
     reserved = write_unit(99, 5, b"reserved payload")
     variants: list[tuple[str, bytes]] = []
+    for utype in (7, 127):  # the ends of the reserved range, where a type-2..6 unit would be
+        for i in (1, 2, len(chunks) - 1):
+            variants.append((f"type {utype} unit before {i}",
+                             _rebuild(chunks[:i] + [write_unit(utype, 0, b"\x00")] + chunks[i:])))
     for i in range(len(chunks)):
         variants.append((f"remove {i}", _rebuild(chunks[:i] + chunks[i + 1:])))
         variants.append((f"repeat {i}", _rebuild(chunks[:i + 1] + chunks[i:])))
@@ -403,19 +455,30 @@ def test_unit_order_mutations(order_stream):
     assert min(outcomes.values()) > 10, outcomes
 
 
-def test_reserved_unit_with_payload_above_level_limit():
-    """A reserved unit after the stream parameter set whose payload exceeds the stream level's
-    MaxUnitPayloadBytes: the reference decoder skips it (clause 5.2 rule 2 comes before the
-    level check) and so does the plain decoder."""
+def test_payload_size_level_limit():
+    """Clause 6: after the stream parameter set, a payload above the level's
+    MaxUnitPayloadBytes (2^22 at level 10) is an error. A data unit whose ans_data is padded
+    with zero bytes decodes as before (clause 5.8) up to that size, and is rejected beyond it
+    although ans_bytes = 2^22 itself is in range. A reserved unit is skipped (clause 5.2
+    rule 2) before the check."""
     data = encode(_tensors(20, {"x": (1, 2, 3, 3)}), EncoderConfig())
-    assert _sps(data).level_idc == 10
+    sps = _sps(data)
+    assert sps.level_idc == 10
+    limit = 1 << 22
+    unit = next(u for u in iter_units(data) if u.unit_type == UnitType.DATA_UNIT)
+    ans = data_unit(Reader(unit.payload), DataUnit(), sps, unit.payload).ans_data
+    fits = _with_ans(data, unit, sps, ans.ljust(limit - 64, b"\0"))
+    grown = len(fits) - len(data) + len(unit.payload) - limit  # payload size - limit
+    fits = _with_ans(data, unit, sps, ans.ljust(limit - 64 - grown, b"\0"))
+    assert len(fits) - len(data) + len(unit.payload) == limit
+    assert assert_agree(fits, what="payload of exactly MaxUnitPayloadBytes") == \
+        ref_outcome(data) != "reject"
+    too_big = _with_ans(data, unit, sps, ans.ljust(limit, b"\0"))
+    assert assert_agree(too_big, what="payload above MaxUnitPayloadBytes") == "reject"
     chunks = unit_chunks(data)
-    big = write_unit(100, 0, bytes((1 << 22) + 1))
-    out = assert_agree(_rebuild(chunks[:1] + [big] + chunks[1:]), what="big reserved unit")
-    assert out != "reject"
-    # The same size in a data hash unit is an error (clause 6) for both.
-    big_hash = write_unit(UnitType.DATA_HASH, 0, bytes((1 << 22) + 1))
-    assert assert_agree(_rebuild(chunks[:2] + [big_hash] + chunks[2:])) == "reject"
+    big = write_unit(100, 0, bytes(limit + 1))
+    assert assert_agree(_rebuild(chunks[:1] + [big] + chunks[1:]), what="big reserved unit") \
+        != "reject"
 
 
 # --------------------------------------------------------------------------- rewritten fields
@@ -546,25 +609,29 @@ def test_rewritten_unit_fields(streams, order_stream):
              "unit_idx -1": move_unit("unit_idx", -1), "tensor_idx +1": move_unit("tensor_idx", 1),
              "frame_index +1": move_unit("frame_index", 1)}
     accepted = 0
-    for name in ("step-nohash-lanes0", "qp-negative-b4", "b16-step-escapes"):
+    for name in ("step-nohash-lanes0", "qp-negative-b4", "b16-step-escapes", "b1-lane1"):
+        data = _without_hashes(streams[name])
         for what, edit in edits.items():
-            out = assert_agree(_rewrite(streams[name], edit), what=f"{name} {what}")
+            out = assert_agree(_rewrite(data, edit), what=f"{name} {what}")
             accepted += out != "reject"
     for what, edit in edits.items():
         assert_agree(_rewrite(order_stream, edit), max_layers=2, what=f"order stream {what}")
     assert accepted > 0
 
 
-class _OffsetEncoder(Encoder):
-    """The reference encoder with every tile's sample_offset forced (to reach the largest
-    escape tokens, K = B + 1, which the encoder's own choice of offset never needs)."""
+class _TileEncoder(Encoder):
+    """The reference encoder with chosen tile models: every tile's sample_offset forced to
+    offset_sign * 2^B (to reach the largest escape tokens, K = B + 1, which the encoder's own
+    choice of offset never needs), and/or the same token weights in every context."""
 
-    def __init__(self, cfg: EncoderConfig, offset_sign: int) -> None:
+    def __init__(self, cfg: EncoderConfig, offset_sign: int | None = None,
+                 weights: list[int] | None = None) -> None:
         super().__init__(cfg)
         self.offset_sign = offset_sign
+        self.weights = weights
 
     def _encode_tile(self, sps, f, t, layer, geom, samples):
-        offset = self.offset_sign << sps.sample_bit_depth
+        offset = 0 if self.offset_sign is None else self.offset_sign << sps.sample_bit_depth
         max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
         coded = []
         n_ctx, n_tok = (max_class + 1) ** 2, (1 << direct) + sps.sample_bit_depth + 2 - direct
@@ -578,7 +645,9 @@ class _OffsetEncoder(Encoder):
             tok, raw_len, raw_val = tokens_of(u, direct)
             np.add.at(counts, (ctx, tok), 1)
             coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
-        model = TileModel(f, t, offset, weights_from_counts(counts))
+        weights = (weights_from_counts(counts) if self.weights is None
+                   else [list(self.weights)] * n_ctx)
+        model = TileModel(f, t, offset, weights)
         w = Writer()
         tile_model(w, model, sps)
         units = [write_unit(UnitType.TILE_MODEL, layer, w.getvalue())]
@@ -602,7 +671,7 @@ def test_extreme_sample_offsets(bit_depth, quant):
                         direct_token_log2=2, max_magnitude_class=3, lane_limit=2, layers=2)
     plain = assert_agree(encode(x, cfg))
     for sign in (-1, 1):
-        data = _OffsetEncoder(cfg, sign).encode(x)
+        data = _TileEncoder(cfg, offset_sign=sign).encode(x)
         out = assert_agree(data, what=f"offset {sign} * 2^{bit_depth}")
         assert out == plain
         top_token = (1 << 2) + bit_depth + 1 - 2  # NumTokens - 1: K = B + 1
@@ -610,3 +679,35 @@ def test_extreme_sample_offsets(bit_depth, quant):
                   if u.unit_type == UnitType.TILE_MODEL]
         if (quant == "minmax") == (sign < 0):
             assert any(len(w) > top_token for m in models for w in m.weights if w)
+
+
+@pytest.mark.parametrize("lane_limit", [0, 1, 3])
+def test_read_limit_boundary(lane_limit):
+    """Clause 5.8: Limit = 8 * ans_bytes + 16 * L + 64. Zero samples coded with token 0 at
+    f = 2048 give ans_data of zero bytes only (1 zero bit per sample, lane states 2^16), and a
+    stream may end ans_data early when only zero bits follow. With ans_data cut to k bytes the
+    unit is rejected (a read past Limit) below some k and accepted from it on: both decoders
+    switch at the same k, for tiles of several sizes (so P mod 8 varies)."""
+    for width in range(17, 25):
+        x = {"z": np.zeros((1, 1, 7, width), np.float32)}
+        cfg = EncoderConfig(quant="qp", qp=20, bit_depth=8, hashes=False,
+                            lane_limit=lane_limit, wavefront_block_size=5)
+        data = _TileEncoder(cfg, weights=[32, 32]).encode(x)
+        sps = _sps(data)
+        unit = next(u for u in iter_units(data) if u.unit_type == UnitType.DATA_UNIT)
+        ans = data_unit(Reader(unit.payload), DataUnit(), sps, unit.payload).ans_data
+        assert not any(ans)
+        full = ref_outcome(data)
+        assert full != "reject"
+
+        def ref_accepts(k: int, data=data, sps=sps, unit=unit) -> bool:
+            return ref_outcome(_with_ans(data, unit, sps, bytes(k))) != "reject"
+
+        lo, hi = 0, len(ans)  # ref_accepts(lo) is False, ref_accepts(hi) is True
+        assert not ref_accepts(lo) and ref_accepts(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if ref_accepts(mid) else (mid, hi)
+        for k in (lo, hi):
+            out = assert_agree(_with_ans(data, unit, sps, bytes(k)), what=f"{k} zero bytes")
+            assert out == ("reject" if k == lo else full)

@@ -498,15 +498,19 @@ def unzigzag(u: int) -> int:
 # --------------------------------------------------------------------------- clause 5.8
 
 
+_ASCII_BIT = bytes.maketrans(b"01", b"\x00\x01")
+
+
 class BitStack:
     """The bit stack S of clause 5.8: ans_data as bits, MSB first, followed by zero bits."""
 
     def __init__(self, ans_data: bytes, num_lanes: int) -> None:
         self.limit = 8 * len(ans_data) + 16 * num_lanes + 64
-        self.bits = bytearray(self.limit)  # S[0 .. Limit - 1]; later bits are never read
-        for i, byte in enumerate(ans_data):
-            for j in range(8):
-                self.bits[8 * i + j] = (byte >> (7 - j)) & 1
+        self.bits = bytearray(self.limit)  # S[0 .. Limit - 1], one bit per entry, all 0
+        n = 8 * len(ans_data)
+        if n:  # the bits of ans_data, MSB first (as the characters '0' and '1')
+            text = format(int.from_bytes(ans_data, "big"), f"0{n}b").encode("ascii")
+            self.bits[:n] = text.translate(_ASCII_BIT)
         self.pos = 0  # P
 
     def read(self, n: int) -> int:
@@ -527,7 +531,8 @@ class BitStack:
         self.pos = start
 
     def any_one_from_pos(self) -> bool:
-        return any(self.bits[self.pos :])
+        """Is any bit S[i], i >= P, a 1? (Bits at and beyond Limit are 0: never written.)"""
+        return self.bits.find(1, self.pos) != -1
 
 
 def decode_data_unit(sps: StreamParameterSet, g: Geometry, u: int, model: TileModel,
