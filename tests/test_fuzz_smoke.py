@@ -136,3 +136,17 @@ def test_detects_hang_and_crash(tmp_path: Path, seeds) -> None:
     assert "SIGSEGV" in crash["signature"] and "_hang_or_crash" in crash["detail"]
     # the inputs after the hang and the crash were run by fresh workers
     assert stats.outcomes["hang-or-crash"]["ok"] == 2
+
+
+def test_same_seed_same_inputs(tmp_path: Path, seeds) -> None:
+    """The input sequence depends only on the seed (and the seed corpus), not on timing."""
+    target = [fuzz.Target("inspect", fuzz.inspect_target)]
+
+    def once(seed: int, folder: str) -> tuple:
+        st = fuzz.run(seconds=60, seed=seed, out_dir=tmp_path / folder, targets=target,
+                      seeds=seeds, max_executions=150)
+        return st.executions, st.outcomes, st.rejections, st.corpus_size, st.features
+
+    a = once(5, "a")
+    assert a == once(5, "b")
+    assert a != once(6, "c")
