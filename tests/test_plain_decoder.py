@@ -42,16 +42,6 @@ from vcmref.conformance.suite import SUITE_DIR, load_manifest
 from vcmref.errors import BitstreamError
 from vcmref.refsw.decoder import Decoder
 from vcmref.refsw.encoder import Encoder, EncoderConfig, encode
-from vcmref.refsw.encoder.encoder import weights_from_counts
-from vcmref.refsw.encoder.rans_encoder import EncodeTables, encode_unit_tokens
-from vcmref.refsw.entropy_model import (
-    contexts_of,
-    magnitude_class,
-    model_tables,
-    tokens_of,
-    zigzag,
-)
-from vcmref.refsw.tiles import unit_tensor_index
 
 # --------------------------------------------------------------------------- outcomes
 
@@ -630,34 +620,15 @@ class _TileEncoder(Encoder):
         self.offset_sign = offset_sign
         self.weights = weights
 
-    def _encode_tile(self, sps, f, t, layer, geom, samples):
-        offset = 0 if self.offset_sign is None else self.offset_sign << sps.sample_bit_depth
-        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
-        coded = []
-        n_ctx, n_tok = (max_class + 1) ** 2, (1 << direct) + sps.sample_bit_depth + 2 - direct
-        counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
-        for unit_idx in range(geom.num_units):
-            sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
-                                             sps.lane_limit)
-            u = zigzag(samples.reshape(-1)[index] - offset)
-            cls = np.append(magnitude_class(u, max_class), 0)
-            ctx = contexts_of(cls[sched.above], cls[sched.left], max_class)
-            tok, raw_len, raw_val = tokens_of(u, direct)
-            np.add.at(counts, (ctx, tok), 1)
-            coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
-        weights = (weights_from_counts(counts) if self.weights is None
-                   else [list(self.weights)] * n_ctx)
-        model = TileModel(f, t, offset, weights)
-        w = Writer()
-        tile_model(w, model, sps)
-        units = [write_unit(UnitType.TILE_MODEL, layer, w.getvalue())]
-        tables = EncodeTables.from_freq(*model_tables(model, sps))
-        for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
-            ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
-            w = Writer()
-            data_unit(w, DataUnit(f, t, unit_idx, ans), sps)
-            units.append(write_unit(UnitType.DATA_UNIT, layer, w.getvalue()))
-        return units
+    def tile_offset(self, sps, samples):
+        if self.offset_sign is None:
+            return super().tile_offset(sps, samples)
+        return self.offset_sign << sps.sample_bit_depth
+
+    def tile_weights(self, counts):
+        if self.weights is None:
+            return super().tile_weights(counts)
+        return [list(self.weights)] * len(counts)
 
 
 @pytest.mark.parametrize("bit_depth", [1, 5, 16])

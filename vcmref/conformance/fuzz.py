@@ -558,6 +558,14 @@ def duplicate_unit(rng: random.Random, u: list[RawUnit], o: list[RawUnit]) -> li
 
 
 @_with_units
+def drop_hashes(rng: random.Random, u: list[RawUnit], o: list[RawUnit]) -> list[RawUnit] | None:
+    """Remove every data_hash unit (then damaged ANS data that still decodes is not caught by
+    the MD5 check, and the two decoding paths' samples get compared)."""
+    kept = [x for x in u if x.unit_type != UnitType.DATA_HASH]
+    return kept if len(kept) < len(u) else None
+
+
+@_with_units
 def swap_units(rng: random.Random, u: list[RawUnit], o: list[RawUnit]) -> list[RawUnit]:
     i, j = rng.randrange(len(u)), rng.randrange(len(u))
     u[i], u[j] = u[j], u[i]
@@ -856,7 +864,7 @@ MUTATORS: list[tuple[Mutator, int]] = [  # (mutator, weight)
     (flip_bits, 3), (change_bytes, 3), (truncate, 1), (splice, 2),
     (drop_unit, 2), (duplicate_unit, 2), (swap_units, 1), (reorder_units, 2),
     (foreign_unit, 2), (crossover_units, 1), (retag_unit, 2),
-    (rewrite_payload_size, 2), (resize_payload, 1),
+    (rewrite_payload_size, 2), (resize_payload, 1), (drop_hashes, 2),
     (mutate_in_payload, 6), (mutate_ans_data, 8), (mutate_data_unit_fields, 2),
     (rewrite_element, 10),
 ]

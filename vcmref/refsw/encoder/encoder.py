@@ -284,12 +284,19 @@ class Encoder:
                 units.append(_serialize(data_hash, UnitType.DATA_HASH, layer, dh, sps))
         return units
 
+    def tile_offset(self, sps: StreamParameterSet, samples: np.ndarray) -> int:
+        """The tile's sample_offset: its most frequent sample value."""
+        lo = int(samples.min())
+        return lo + int(np.argmax(np.bincount((samples - lo).ravel())))
+
+    def tile_weights(self, counts: np.ndarray) -> list[list[int] | None]:
+        """The tile model's token weights from the (context, token) counts of the tile."""
+        return weights_from_counts(counts)
+
     def _encode_tile(self, sps: StreamParameterSet, f: int, t: int, layer: int, geom,
                      samples: np.ndarray) -> list[bytes]:
         max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
-        chans = samples[list(geom.channels)]
-        lo = int(chans.min())
-        offset = lo + int(np.argmax(np.bincount((chans - lo).ravel())))
+        offset = self.tile_offset(sps, samples[list(geom.channels)])
         units = []
         coded = []
         n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
@@ -304,7 +311,7 @@ class Encoder:
             counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
                 n_ctx, n_tok)
             coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
-        model = TileModel(f, t, offset, weights_from_counts(counts))
+        model = TileModel(f, t, offset, self.tile_weights(counts))
         units.append(_serialize(tile_model, UnitType.TILE_MODEL, layer, model, sps))
         freq, cum = model_tables(model, sps)
         tables = EncodeTables.from_freq(freq, cum)
