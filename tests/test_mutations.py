@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 from streams import silu_like
 
 from vcmref.bitstream.extract import extract
-from vcmref.bitstream.frame_units import DataUnit, data_unit
 from vcmref.bitstream.inspect import inspect_stream
-from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
-from vcmref.bitstream.syntax import Reader, Writer
-from vcmref.bitstream.units import (
-    UNIT_HEADER_BYTES,
-    UnitType,
-    iter_units,
-    unit_chunks,
-    write_signature,
-    write_unit,
-)
+from vcmref.conformance.fuzz import ContractViolationError, check_decoded, mutate
 from vcmref.errors import BitstreamError
 from vcmref.refsw.decoder import Decoder, DecodeResult
 from vcmref.refsw.encoder import EncoderConfig, encode
@@ -56,129 +45,14 @@ def small_streams() -> list[bytes]:
 # --------------------------------------------------------------------------- mutations
 
 
-def flip_bits(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    b = bytearray(d)
-    for _ in range(rng.randint(1, 4)):
-        i = rng.randrange(8 * len(b))
-        b[i // 8] ^= 0x80 >> (i % 8)
-    return bytes(b)
-
-
-def flip_bits_in_one_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    """Bit flips confined to one payload: reaches the syntax behind the container checks."""
-    units = [u for u in iter_units(d) if u.payload]
-    u = rng.choice(units)
-    b = bytearray(d)
-    lo = u.byte_offset + UNIT_HEADER_BYTES
-    for _ in range(rng.randint(1, 3)):
-        i = rng.randrange(8 * lo, 8 * (lo + len(u.payload)))
-        b[i // 8] ^= 0x80 >> (i % 8)
-    return bytes(b)
-
-
-def set_bytes(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    b = bytearray(d)
-    for _ in range(rng.randint(1, 3)):
-        b[rng.randrange(len(b))] = rng.choice([0x00, 0xFF, 0x7F, 0x80, rng.randrange(256)])
-    return bytes(b)
-
-
-def cut(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    return d[: rng.randrange(len(d))]
-
-
-def splice(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    i = rng.randrange(len(d))
-    j = rng.randrange(i, min(len(d), i + 64) + 1)
-    p = rng.randrange(len(other))
-    q = rng.randrange(p, min(len(other), p + 96) + 1)
-    return d[:i] + other[p:q] + d[j:]
-
-
-def duplicate_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = unit_chunks(d)
-    c.insert(rng.randrange(len(c) + 1), c[rng.randrange(len(c))])
-    return write_signature() + b"".join(c)
-
-
-def swap_units(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = unit_chunks(d)
-    i, j = rng.randrange(len(c)), rng.randrange(len(c))
-    c[i], c[j] = c[j], c[i]
-    return write_signature() + b"".join(c)
-
-
-def drop_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    c = unit_chunks(d)
-    del c[rng.randrange(len(c))]
-    return write_signature() + b"".join(c)
-
-
-def foreign_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    """A unit of another stream (other SPS, other shapes) inserted or substituted."""
-    c, o = unit_chunks(d), unit_chunks(other)
-    unit = rng.choice(o[1:-1])
-    if rng.random() < 0.5:
-        c.insert(rng.randrange(1, len(c)), unit)
-    else:
-        c[rng.randrange(1, len(c))] = unit
-    return write_signature() + b"".join(c)
-
-
-def retag_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    """Change one unit header's type or layer_id (the payload stays)."""
-    c = unit_chunks(d)
-    i = rng.randrange(len(c))
-    h = bytearray(c[i])
-    if rng.random() < 0.5:
-        h[0] = rng.choice([1, 2, 3, 4, 5, 6, 7, 100])
-    else:
-        h[1] = rng.choice([0, 1, 2, 31, 32, 255])
-    c[i] = bytes(h)
-    return write_signature() + b"".join(c)
-
-
-def reencoded_data_unit(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    """Corrupt the ANS bytes of a data unit and recompute its CRC, so the entropy decoder
-    (not the CRC) has to cope."""
-    units = list(iter_units(d))
-    sps = stream_parameter_set(Reader(units[0].payload), StreamParameterSet())
-    u = rng.choice([u for u in units if u.unit_type == UnitType.DATA_UNIT])
-    du = data_unit(Reader(u.payload), DataUnit(), sps, u.payload)
-    b = bytearray(du.ans_data)
-    k = rng.randrange(4)
-    if k == 0 and b:
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randrange(8 * len(b))
-            b[i // 8] ^= 0x80 >> (i % 8)
-    elif k == 1:
-        b = b[: rng.randrange(len(b) + 1)]
-    elif k == 2:
-        b += bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-    else:
-        b = bytearray(rng.randbytes(len(b)))
-    du.ans_data = bytes(b)
-    w = Writer()
-    data_unit(w, du, sps)
-    c = unit_chunks(d)
-    c[u.index] = write_unit(UnitType.DATA_UNIT, u.layer_id, w.getvalue())
-    return write_signature() + b"".join(c)
-
-
-MUTATIONS: list[Callable[[random.Random, bytes, bytes], bytes]] = [
-    flip_bits, flip_bits_in_one_unit, flip_bits_in_one_unit, set_bytes, cut, splice,
-    duplicate_unit, swap_units, drop_unit, foreign_unit, retag_unit, reencoded_data_unit,
-    reencoded_data_unit,
-]
-
-
 def mutated_cases(streams: list[bytes], n: int, seed: int):
+    """n seeded mutants of the streams, by the fuzz harness's structure-aware mutators."""
     rng = random.Random(seed)
     for case in range(n):
         s = rng.randrange(len(streams))
         other = streams[(s + 1) % len(streams)]
-        m = MUTATIONS[case % len(MUTATIONS)]
-        yield f"seed={seed} case={case} stream={s} {m.__name__}", m(rng, streams[s], other)
+        data, names = mutate(rng, streams[s], other)
+        yield f"seed={seed} case={case} stream={s} {'+'.join(names)}", data
 
 
 # --------------------------------------------------------------------------- checks
@@ -186,15 +60,10 @@ def mutated_cases(streams: list[bytes], n: int, seed: int):
 
 def check_result(res: DecodeResult) -> None:
     """What a caller may rely on when decoding succeeds."""
-    sps = res.sps
-    for fr in res.frames:
-        for ti in sps.tensors:
-            s, y = fr.samples[ti.name], fr.tensors[ti.name]
-            assert s.shape == y.shape == (ti.channels, ti.height, ti.width)
-            assert s.dtype == np.int32 and y.dtype == np.float32
-            if s.size:
-                assert sps.sample_min <= s.min() and s.max() <= sps.sample_max
-            assert np.isfinite(y).all()
+    try:
+        check_decoded(res)
+    except ContractViolationError as e:
+        pytest.fail(str(e))
 
 
 def outcome(fn, data: bytes, label: str):
@@ -254,7 +123,7 @@ def test_mutations_real_features(real_features) -> None:
 def test_compiled_kernel_agrees_with_numpy_on_mutations(small_streams, monkeypatch) -> None:
     """The compiled kernel and the numpy decoder make the same decision on damaged data."""
     cases = [(lbl, d) for lbl, d in mutated_cases(small_streams, 260, seed=4242)
-             if "data_unit" in lbl or "in_one_unit" in lbl]
+             if "ans_data" in lbl or "in_payload" in lbl or "data_unit" in lbl]
     assert len(cases) >= 40
     for label, data in [("original", s) for s in small_streams] + cases:
         monkeypatch.delenv("VCMREF_NUMPY_ONLY", raising=False)
