@@ -49,9 +49,19 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
     int64_t max_width = 0;
     for (int64_t s = 0; s < num_steps; s++)
         if (bounds[s + 1] - bounds[s] > max_width) max_width = bounds[s + 1] - bounds[s];
+    int64_t n_ctx = (max_class + 1) * (max_class + 1);
     uint32_t *x = (uint32_t *)calloc((size_t)(max_width + 1), sizeof(uint32_t));
-    int64_t *capped = (int64_t *)calloc((size_t)(n + 1), sizeof(int64_t));
-    if (!x || !capped) { free(x); free(capped); return E_NOMEM; }
+    uint8_t *capped = (uint8_t *)calloc((size_t)(n + 1), 1);
+    /* Slot -> token table of every context (ABSENT_TOKEN for an absent context). */
+    uint8_t *lut = (uint8_t *)malloc((size_t)(n_ctx << PROB_BITS));
+    if (!x || !capped || !lut) { free(x); free(capped); free(lut); return E_NOMEM; }
+    for (int64_t c = 0; c < n_ctx; c++) {
+        const int32_t *row = cum + c * (n_tok + 1);
+        uint8_t *dst = lut + (c << PROB_BITS);
+        if (row[n_tok] == 0) { memset(dst, ABSENT_TOKEN, 1 << PROB_BITS); continue; }
+        for (int64_t t = 0; t < n_tok; t++)
+            if (row[t + 1] > row[t]) memset(dst + row[t], (int)t, (size_t)(row[t + 1] - row[t]));
+    }
     int64_t rp = 0;
     int64_t stride = max_class + 1;
     int rc = 0;
@@ -68,24 +78,16 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
             int64_t ctx = capped[above[i]] * stride + capped[left[i]];
             uint32_t xs = x[j];
             int32_t slot = (int32_t)(xs & PROB_MASK);
-            /* cum row: n_tok + 1 entries, cum[0] = 0, cum[n_tok] = 4096; an absent context has
-             * cum[n_tok] = 0 and decodes as ABSENT_TOKEN. */
+            /* cum row: n_tok + 1 entries, cum[0] = 0, cum[n_tok] = 4096; an absent context
+             * decodes as ABSENT_TOKEN. */
             const int32_t *c = cum + ctx * (n_tok + 1);
-            int64_t tok;
+            int64_t tok = lut[(ctx << PROB_BITS) | slot];
             uint32_t f, bias;
-            if (c[n_tok] == 0) {
-                tok = ABSENT_TOKEN; f = 1; bias = 0;
+            if (tok == ABSENT_TOKEN) {
+                f = 1; bias = 0;
             } else {
-                /* The token t with c[t] <= slot < c[t + 1]: binary search. */
-                int64_t lo = 0, hi = n_tok;
-                while (hi - lo > 1) {
-                    int64_t mid = (lo + hi) >> 1;
-                    if (c[mid] <= slot) lo = mid; else hi = mid;
-                }
-                int64_t t = lo;
-                tok = t;
-                f = (uint32_t)(c[t + 1] - c[t]);
-                bias = (uint32_t)(slot - c[t]);
+                f = (uint32_t)(c[tok + 1] - c[tok]);
+                bias = (uint32_t)(slot - c[tok]);
             }
             uint32_t xp = f * (xs >> PROB_BITS) + bias;
             int nb = STATE_BITS + 1 - bit_length(xp);
@@ -93,7 +95,7 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
             x[j] = (xp << nb) | read_bits(buf, rp, nb);
             rp += nb;
             tokens[i] = tok;
-            capped[i] = token_class[tok];
+            capped[i] = (uint8_t)token_class[tok];
         }
         if (rc) break;
         int64_t k = width - lane_retires[s];
@@ -119,6 +121,7 @@ static int decode_unit(uint8_t *buf, int64_t limit_bits, int64_t n, const int64_
     *final_pos = rp;
     free(x);
     free(capped);
+    free(lut);
     return rc;
 }
 
