@@ -41,6 +41,7 @@ class SyntaxDirection:
     """Common part of Reader and Writer: descriptor methods with range checks."""
 
     reading: bool = False
+    tracing: bool = False  # whether _element records; checked first, as parsing is hot
 
     def __init__(self, unit: str | None = None) -> None:
         self.unit = unit
@@ -82,8 +83,10 @@ class SyntaxDirection:
                 raise BitstreamError(f"value {value} does not fit in u({n})",
                                      unit=self.unit, element=name, bit_offset=start)
         v = self._bits(n, name, value)
-        self._check(name, v, lo, hi, start)
-        self._element(name, f"u({n})", start, v)
+        if lo is not None or hi is not None:
+            self._check(name, v, lo, hi, start)
+        if self.tracing:
+            self._element(name, f"u({n})", start, v)
         return v
 
     def u_list(self, n: int, name: str, values: list[int] | None, count: int,
@@ -107,7 +110,8 @@ class SyntaxDirection:
         if out and ((lo is not None and min(out) < lo) or (hi is not None and max(out) > hi)):
             for i, v in enumerate(out):
                 self._check(f"{name}[{i}]", v, lo, hi, start + n * i)
-        self._element(name, f"u({n})", start, out)
+        if self.tracing:
+            self._element(name, f"u({n})", start, out)
         return out
 
     def flag(self, name: str, value: bool | int | None = None) -> bool:
@@ -121,7 +125,8 @@ class SyntaxDirection:
         if v != fixed:
             raise BitstreamError(f"fixed pattern 0x{fixed:x} expected, found 0x{v:x}",
                                  unit=self.unit, element=name, bit_offset=start)
-        self._element(name, f"f({n})", start, v)
+        if self.tracing:
+            self._element(name, f"f({n})", start, v)
         return v
 
     def ue(self, name: str, value: int | None = None,
@@ -136,7 +141,8 @@ class SyntaxDirection:
                                      unit=self.unit, element=name, bit_offset=start)
         v = self._ue_raw(name, value)
         self._check(name, v, lo, hi, start)
-        self._element(name, "ue(v)", start, v)
+        if self.tracing:
+            self._element(name, "ue(v)", start, v)
         return v
 
     def se(self, name: str, value: int | None = None,
@@ -154,7 +160,8 @@ class SyntaxDirection:
         k = self._ue_raw(name, mapped)
         v = (k + 1) // 2 if k & 1 else -(k // 2)
         self._check(name, v, lo, hi, start)
-        self._element(name, "se(v)", start, v)
+        if self.tracing:
+            self._element(name, "se(v)", start, v)
         return v
 
     def string(self, name: str, value: str | None = None, max_len: int = 255) -> str:
@@ -173,7 +180,8 @@ class SyntaxDirection:
         except UnicodeDecodeError:
             raise BitstreamError("string is not valid UTF-8", unit=self.unit, element=name,
                                  bit_offset=start) from None
-        self._element(name, "st(v)", start, text)
+        if self.tracing:
+            self._element(name, "st(v)", start, text)
         return text
 
     def alignment(self, name: str = "alignment_zero_bit") -> None:
@@ -259,12 +267,15 @@ class Reader(SyntaxDirection):
         except BitstreamError as e:
             raise BitstreamError(e.reason, unit=self.unit, element=name,
                                  bit_offset=e.bit_offset) from None
-        self._element(name, f"b({8 * nbytes})", start, data)
+        if self.tracing:
+            self._element(name, f"b({8 * nbytes})", start, data)
         return data
 
 
 class Tracer(Reader):
     """A Reader that records every element it parses, for `vcmref inspect` and spec checks."""
+
+    tracing = True
 
     def __init__(self, data: bytes, unit: str | None = None,
                  bit_offset: int = 0, bit_end: int | None = None) -> None:

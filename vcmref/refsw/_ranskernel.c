@@ -242,7 +242,30 @@ static PyObject *py_encode_unit(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* Samples from magnitude indices u (decoding order): unzigzag, add the tile's sample offset,
+ * check the range, and store each at its flat index of the (C, H, W) int32 tensor. */
+static PyObject *py_place_samples(PyObject *self, PyObject *args) {
+    Py_buffer ubuf, ibuf, obuf;
+    long long offset, smin, smax;
+    if (!PyArg_ParseTuple(args, "y*y*LLLw*", &ubuf, &ibuf, &offset, &smin, &smax, &obuf))
+        return NULL;
+    const int64_t *u = ubuf.buf, *index = ibuf.buf;
+    int32_t *out = obuf.buf;
+    int64_t n = (int64_t)(ubuf.len / 8), size = (int64_t)(obuf.len / 4);
+    int rc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = (u[i] >> 1) ^ -(u[i] & 1);
+        v += offset;
+        if (v < smin || v > smax) { rc = -7; break; }
+        if (index[i] < 0 || index[i] >= size) { rc = -8; break; }
+        out[index[i]] = (int32_t)v;
+    }
+    PyBuffer_Release(&ubuf); PyBuffer_Release(&ibuf); PyBuffer_Release(&obuf);
+    return PyLong_FromLong(rc);
+}
+
 static PyMethodDef methods[] = {
+    {"place_samples", py_place_samples, METH_VARARGS, "Store a unit's decoded samples."},
     {"decode_unit", py_decode_unit, METH_VARARGS, "Decode one data unit's tokens."},
     {"encode_unit", py_encode_unit, METH_VARARGS, "Encode one data unit's tokens."},
     {NULL, NULL, 0, NULL},

@@ -26,7 +26,7 @@ from vcmref.errors import BitstreamError
 from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
 from vcmref.refsw.quantization import dequantize
-from vcmref.refsw.rans_decoder import UnitTables, decode_unit_tokens
+from vcmref.refsw.rans_decoder import UnitTables, compiled_kernel, decode_unit_tokens
 from vcmref.refsw.tiles import TileGeometry, tile_frame, tile_geometry, unit_tensor_index
 
 
@@ -68,6 +68,24 @@ class DecodeResult:
                         tile_frame(f.samples[ti.name], geom, self.sps.tile_padding_value)
                         for f in self.frames])
         return out
+
+
+def place_samples(u: np.ndarray, index: np.ndarray, offset: int, sps: StreamParameterSet,
+                  out: np.ndarray) -> bool:
+    """Store sample = unzigzag(u) + offset at the flat tensor indices; False if a sample is
+    outside the stream's sample range (nothing is then guaranteed about `out`)."""
+    kernel = compiled_kernel()
+    if kernel is not None:
+        rc = kernel.place_samples(u, index, offset, sps.sample_min, sps.sample_max,
+                                  out.reshape(-1))
+        if rc == -8:
+            raise IndexError("sample index outside the tensor")
+        return rc == 0
+    values = unzigzag(u) + offset
+    if values.size and (values.min() < sps.sample_min or values.max() > sps.sample_max):
+        return False
+    out.reshape(-1)[index] = values
+    return True
 
 
 def _reader(data: bytes, unit: Unit) -> Reader:
@@ -270,9 +288,7 @@ class Decoder:
                                                            - len(du.ans_data))
                 raise BitstreamError(e.reason, unit=unit.label, element=e.element,
                                      bit_offset=ans_start) from None
-            values = unzigzag(u) + model.sample_offset
-            if values.size and (values.min() < sps.sample_min or values.max() > sps.sample_max):
+            if not place_samples(u, index, model.sample_offset, sps, out):
                 raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "
                                      f"{sps.sample_max}]", unit=unit.label, element="ans_data",
                                      bit_offset=8 * unit.byte_offset)
-            out.reshape(-1)[index] = values
