@@ -26,12 +26,15 @@ class BitWriter:
             return
         if value < 0 or value >> nbits:
             raise ValueError(f"value {value} does not fit in {nbits} bits")
-        self._acc = (self._acc << nbits) | value
-        self._nacc += nbits
-        while self._nacc >= 8:
-            self._nacc -= 8
-            self._bytes.append((self._acc >> self._nacc) & 0xFF)
-        self._acc &= (1 << self._nacc) - 1
+        acc = (self._acc << nbits) | value
+        total = self._nacc + nbits
+        nbytes = total >> 3
+        if nbytes:
+            rest = total & 7
+            self._bytes += (acc >> rest).to_bytes(nbytes, "big")
+            acc &= (1 << rest) - 1
+            total = rest
+        self._acc, self._nacc = acc, total
 
     def write_bytes(self, data: bytes) -> None:
         if self._nacc:

@@ -167,14 +167,16 @@ static void push_field_reversed(stack_t *st, uint32_t value, int nb) {
 }
 
 static PyObject *py_encode_unit(PyObject *self, PyObject *args) {
-    Py_buffer freq, cum, base, thr, raw_len, raw_val, bounds, starts, retires;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*", &freq, &cum, &base, &thr, &raw_len,
-                          &raw_val, &bounds, &starts, &retires))
+    /* Tables are flat (context, token) arrays; `symbols` gives each sample's flat index. */
+    Py_buffer freq, cum, base, thr, symbols, raw_len, raw_val, bounds, starts, retires;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*", &freq, &cum, &base, &thr, &symbols,
+                          &raw_len, &raw_val, &bounds, &starts, &retires))
         return NULL;
     const int64_t *F = freq.buf, *C = cum.buf, *B = base.buf, *T = thr.buf;
+    const int64_t *S = symbols.buf;
     const int64_t *RL = raw_len.buf, *RV = raw_val.buf, *BD = bounds.buf;
     const int64_t *LS = starts.buf, *LR = retires.buf;
-    int64_t n = (int64_t)(freq.len / 8), steps = (int64_t)(bounds.len / 8) - 1;
+    int64_t n = (int64_t)(symbols.len / 8), steps = (int64_t)(bounds.len / 8) - 1;
     int64_t max_width = 0;
     for (int64_t s = 0; s < steps; s++)
         if (BD[s + 1] - BD[s] > max_width) max_width = BD[s + 1] - BD[s];
@@ -211,13 +213,13 @@ static PyObject *py_encode_unit(PyObject *self, PyObject *args) {
                 break;
             /* The decoder reads lane 0's bits first: push the last lane first. */
             for (int64_t j = width - 1; j >= 0; j--) {
-                int64_t i = s0 + j;
+                int64_t k = S[s0 + j];
                 uint32_t xs = x[j];
-                int nb = (int)B[i] + ((int64_t)xs >= T[i] ? 1 : 0);
+                int nb = (int)B[k] + ((int64_t)xs >= T[k] ? 1 : 0);
                 push_field_reversed(&st, xs & ((1u << nb) - 1u), nb);
                 xs >>= nb;
-                uint32_t f = (uint32_t)F[i];
-                x[j] = ((xs / f) << PROB_BITS) + (xs % f) + (uint32_t)C[i];
+                uint32_t f = (uint32_t)F[k];
+                x[j] = ((xs / f) << PROB_BITS) + (xs % f) + (uint32_t)C[k];
             }
             for (int64_t j = width - 1; j >= LS[s]; j--)
                 push_field_reversed(&st, x[j] - STATE_LOW, STATE_BITS);
@@ -236,7 +238,8 @@ static PyObject *py_encode_unit(PyObject *self, PyObject *args) {
     free(x);
     free(st.bits);
     PyBuffer_Release(&freq); PyBuffer_Release(&cum); PyBuffer_Release(&base);
-    PyBuffer_Release(&thr); PyBuffer_Release(&raw_len); PyBuffer_Release(&raw_val);
+    PyBuffer_Release(&thr); PyBuffer_Release(&symbols); PyBuffer_Release(&raw_len);
+    PyBuffer_Release(&raw_val);
     PyBuffer_Release(&bounds); PyBuffer_Release(&starts); PyBuffer_Release(&retires);
     if (rc) return PyErr_NoMemory();
     return result;

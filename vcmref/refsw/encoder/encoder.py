@@ -317,12 +317,13 @@ class Encoder:
         tables = EncodeTables.from_freq(freq, cum)
         with np.errstate(divide="ignore"):
             cost = np.where(freq > 0, np.log2(PROB_SCALE / np.maximum(freq, 1)), 0.0)
+        self.report.ideal_bits += float((counts * cost).sum())
         for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
             ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
             du = DataUnit(f, t, unit_idx, ans)
             units.append(_serialize(data_unit, UnitType.DATA_UNIT, layer, du, sps))
             self.report.ans_bytes += len(ans)
-            self.report.ideal_bits += float(cost[ctx, tok].sum() + raw_len.sum())
+            self.report.ideal_bits += float(raw_len.sum())
             self.report.samples += len(tok)
         return units
 

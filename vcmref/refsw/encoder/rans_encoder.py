@@ -88,16 +88,17 @@ def encode_unit_tokens(
     x = np.full(lanes, STATE_LOW, dtype=np.int64)
     stack = _BitStack(len(tokens) * 4 + STATE_BITS * lanes)
     flat = contexts * tables.freq.shape[1] + tokens
+    kernel = compiled_kernel()
+    if kernel is not None:
+        return kernel.encode_unit(
+            *(np.ascontiguousarray(a, dtype=np.int64).ravel()
+              for a in (tables.freq, tables.cum, tables.base_bits, tables.threshold, flat,
+                        raw_len, raw_val)),
+            sched.step_bounds, sched.lane_starts, sched.lane_retires)
     ftab = tables.freq.ravel()[flat]
     ctab = tables.cum.ravel()[flat]
     btab = tables.base_bits.ravel()[flat]
     ttab = tables.threshold.ravel()[flat]
-    kernel = compiled_kernel()
-    if kernel is not None:
-        return kernel.encode_unit(ftab, ctab, btab, ttab,
-                                  np.ascontiguousarray(raw_len, dtype=np.int64),
-                                  np.ascontiguousarray(raw_val, dtype=np.int64),
-                                  sched.step_bounds, sched.lane_starts, sched.lane_retires)
     state_bits = np.uint8(STATE_BITS)
     stack.push_in_read_order(expand_bits(raw_val, raw_len))
     for p in range(sched.num_steps - 1, -1, -1):
