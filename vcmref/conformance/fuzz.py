@@ -676,16 +676,26 @@ def mutate_in_payload(rng: random.Random, d: bytes, other: bytes) -> bytes:
     return join_units(units, head, tail)
 
 
-def mutate_ans_data(rng: random.Random, d: bytes, other: bytes) -> bytes:
-    """Change a data unit's ANS data, then rewrite its ans_bytes and CRC-32: only the entropy
-    decoder can notice."""
+def _pick_data_unit(rng: random.Random, d: bytes):
+    """(head, units, tail, index, header fields, ANS data) of a random parseable data unit of
+    the stream, or None when it has none."""
     head, units, tail = split_units(d)
     cands = [i for i, u in enumerate(units)
              if u.unit_type == UnitType.DATA_UNIT and parse_data_unit(u.payload)]
     if not cands:
-        return mutate_in_payload(rng, d, other)
+        return None
     i = rng.choice(cands)
     fields, ans = parse_data_unit(units[i].payload)  # type: ignore[misc]
+    return head, units, tail, i, fields, ans
+
+
+def mutate_ans_data(rng: random.Random, d: bytes, other: bytes) -> bytes:
+    """Change a data unit's ANS data, then rewrite its ans_bytes and CRC-32: only the entropy
+    decoder can notice."""
+    picked = _pick_data_unit(rng, d)
+    if picked is None:
+        return mutate_in_payload(rng, d, other)
+    head, units, tail, i, fields, ans = picked
     b = bytearray(ans)
     k = rng.randrange(9)
     if k <= 1 and b:
@@ -718,13 +728,10 @@ def mutate_ans_data(rng: random.Random, d: bytes, other: bytes) -> bytes:
 
 def mutate_data_unit_fields(rng: random.Random, d: bytes, other: bytes) -> bytes:
     """Change a data unit's frame_index, tensor_idx or unit_idx (CRC-32 recomputed)."""
-    head, units, tail = split_units(d)
-    cands = [i for i, u in enumerate(units)
-             if u.unit_type == UnitType.DATA_UNIT and parse_data_unit(u.payload)]
-    if not cands:
+    picked = _pick_data_unit(rng, d)
+    if picked is None:
         return mutate_in_payload(rng, d, other)
-    i = rng.choice(cands)
-    fields, ans = parse_data_unit(units[i].payload)  # type: ignore[misc]
+    head, units, tail, i, fields, ans = picked
     j = rng.randrange(3)
     fields[j] = rng.choice((0, 1, 2, fields[j] + 1, fields[j] - 1, fields[j] + 7, 4095, 4096,
                             (1 << 31) - 1, 1 << 31, UE_MAX_VALUE))

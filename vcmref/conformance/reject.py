@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -77,6 +78,14 @@ class RejectCase:
     data: bytes
     element: str | None
     reason: str
+
+
+
+def _adder(out: list[RejectCase]) -> Callable[[str, str, bytes, str | None, str], None]:
+    """add(name, description, data, element, reason) appends a case to `out`."""
+    def add(name: str, description: str, data: bytes, element: str | None, reason: str) -> None:
+        out.append(RejectCase(name, description, data, element, reason))
+    return add
 
 
 # --------------------------------------------------------------------------- bit helpers
@@ -314,9 +323,7 @@ def _container_cases(out: list[RejectCase]) -> None:
     eos = len(s.chunks) - 1
     hdr = SIGNATURE_BYTES + sum(len(c) for c in s.chunks[:du])  # byte offset of that unit
 
-    def add(name: str, description: str, data: bytes, element: str | None,
-            reason: str) -> None:
-        out.append(RejectCase(name, description, data, element, reason))
+    add = _adder(out)
 
     add("empty", "empty input: no stream signature", b"", "stream_signature",
         "shorter than its 4-byte signature")
@@ -551,9 +558,7 @@ def _minmax_overflow_pair(bit_depth: int) -> tuple[float, float]:
 
 
 def _frame_cases(out: list[RejectCase]) -> None:
-    def add(name: str, description: str, data: bytes, element: str | None,
-            reason: str) -> None:
-        out.append(RejectCase(name, description, data, element, reason))
+    add = _adder(out)
 
     base = _bases()["minmax"]
     s = _Stream(base)
@@ -628,9 +633,7 @@ def _frame_cases(out: list[RejectCase]) -> None:
 
 
 def _tile_cases(out: list[RejectCase]) -> None:
-    def add(name: str, description: str, data: bytes, element: str | None,
-            reason: str) -> None:
-        out.append(RejectCase(name, description, data, element, reason))
+    add = _adder(out)
 
     base = _bases()["minmax"]
     s = _Stream(base)
