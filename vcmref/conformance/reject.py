@@ -80,7 +80,6 @@ class RejectCase:
     reason: str
 
 
-
 def _adder(out: list[RejectCase]) -> Callable[[str, str, bytes, str | None, str], None]:
     """add(name, description, data, element, reason) appends a case to `out`."""
     def add(name: str, description: str, data: bytes, element: str | None, reason: str) -> None:
