@@ -177,7 +177,20 @@ def traced() -> dict[str, list[Pair]]:
         for name, seqs in per_unit.items():
             variants[name].extend(seqs)
     variants["stream_parameter_set"].append(_explicit_order_sps()[0])
+    for name, seqs in _inner_codec_variants().items():
+        variants[name].extend(seqs)
     return {name: _merge(seqs) for name, seqs in variants.items()}
+
+
+def _inner_codec_variants() -> dict[str, list[list[Pair]]]:
+    """A feature-anchor stream (entropy_coder_idc 1) coded with the bundled ffmpeg's x265."""
+    from vcmref.anchors.feature_anchor import FeatureAnchorConfig, encode_feature_anchor
+
+    stream = encode_feature_anchor(_tensors(5), FeatureAnchorConfig(codec="x265", qp=30)).stream
+    out: dict[str, list[list[Pair]]] = defaultdict(list)
+    for iu in inspect_stream(stream)[1]:
+        out[PAYLOAD_STRUCTURES[UnitType(iu.unit_type)]].append(_distinct(iu.payload))
+    return out
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -198,10 +211,11 @@ def test_every_branch_is_traced(traced):
     names = {n for pairs in traced.values() for n, _ in pairs}
     for name in ("init_qp", "num_ref_layers", "ref_layer_idx", "channel_order",
                  "tensor_min", "channel_min", "qp_delta", "quant_step",
-                 "num_token_weights_minus1", "token_weight", "alignment_zero_bit"):
+                 "num_token_weights_minus1", "token_weight", "alignment_zero_bit",
+                 "inner_codec_idc", "picture_bit_depth_minus1", "inner_data"):
         assert name in names, name
     for structure in ("stream_parameter_set", "frame_header", "tile_model", "data_unit",
-                      "data_hash"):
+                      "data_hash", "inner_codec_data"):
         assert ("alignment_zero_bit", "f(1)") in traced[structure], structure
 
 
@@ -227,4 +241,4 @@ def test_unit_type_table(spec_text):
         assert row is not None, f"unit type {int(ut)} missing"
         assert row[1] == ut.name, row
         assert row[2] == PAYLOAD_STRUCTURES[ut], row
-    assert "0" in by_value and "7..127" in by_value
+    assert "0" in by_value and "7" in by_value and "9..127" in by_value

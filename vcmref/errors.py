@@ -48,3 +48,11 @@ class BitstreamError(VcmrefError):
 
 class EncoderInputError(VcmrefError):
     """Input the encoder refuses: NaN/Inf, wrong dtype, empty or oversized tensors, bad options."""
+
+
+class ToolError(VcmrefError):
+    """An external tool failed: it exited non-zero, timed out, or wrote no usable output."""
+
+
+class ToolNotFoundError(ToolError):
+    """An external tool is not installed or not where the configuration points."""

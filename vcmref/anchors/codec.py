@@ -80,6 +80,7 @@ class VideoCodec(ABC):
     chroma_formats: ClassVar[tuple[ChromaFormat, ...]]
     bit_depths: ClassVar[tuple[int, ...]]
     max_qp: ClassVar[int]
+    min_dimension: ClassVar[int] = 16  # smallest picture width and height the encoder takes
     lossless: bool = False
 
     @abstractmethod
@@ -108,6 +109,9 @@ class VideoCodec(ABC):
         if seq.bit_depth not in self.bit_depths:
             raise CodecConfigError(f"{self.name} codes bit depths {list(self.bit_depths)}, "
                                    f"not {seq.bit_depth}")
+        if min(seq.width, seq.height) < self.min_dimension:
+            raise CodecConfigError(f"{self.name} codes pictures of at least {self.min_dimension}"
+                                   f"x{self.min_dimension} samples, not {seq.width}x{seq.height}")
         if not 0 <= qp <= self.max_qp:
             raise CodecConfigError(f"{self.name}: QP must be in [0, {self.max_qp}], got {qp}")
 

@@ -14,7 +14,8 @@ from vcmref.anchors.process import ToolError, ToolNotFoundError, run_tool
 from vcmref.anchors.yuv import ChromaFormat, YuvSequence
 
 QUIET = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
-_OUTPUT_PIX_FMT = re.compile(r"Output #0.*?Video: rawvideo \([^)]*\), (\w+)[(,]", re.S)
+_OUTPUT_FORMAT = re.compile(
+    r"Output #0.*?Video: rawvideo \([^)]*\), (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", re.S)
 
 
 @lru_cache(maxsize=1)
@@ -61,22 +62,28 @@ def pix_fmt_layout(pix_fmt: str) -> tuple[ChromaFormat, int]:
     return fmt, int(m.group(2) or 8)
 
 
-def decode_raw(bitstream: bytes, demuxer: str, decoder: str, width: int, height: int,
-               frame_rate: float = 25.0, timeout: float = 600.0) -> tuple[YuvSequence, float]:
+def decode_raw(bitstream: bytes, demuxer: str, decoder: str, width: int | None = None,
+               height: int | None = None, frame_rate: float = 25.0,
+               timeout: float = 600.0) -> tuple[YuvSequence, float]:
     """Decode an elementary stream with ffmpeg's `decoder`, single-threaded, to raw planes.
 
-    Returns the sequence in the decoder's native format and ffmpeg's wall time.
+    Returns the sequence in the decoder's native format and size (which must be width x height
+    when those are given) and ffmpeg's wall time.
     """
     argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
             "-threads", "1", "-f", demuxer, "-c:v", decoder, "-i", "pipe:0",
             "-map", "0:v", "-f", "rawvideo", "pipe:1"]
     result = run_tool(argv, what=f"ffmpeg {decoder} decode", stdin=bitstream, timeout=timeout)
-    m = _OUTPUT_PIX_FMT.search(result.stderr.decode(errors="replace"))
+    m = _OUTPUT_FORMAT.search(result.stderr.decode(errors="replace"))
     if m is None:
-        raise ToolError(f"ffmpeg {decoder} decode: cannot tell the decoded pixel format")
+        raise ToolError(f"ffmpeg {decoder} decode: cannot tell the decoded pixel format and size")
     fmt, depth = pix_fmt_layout(m.group(1))
+    size = int(m.group(2)), int(m.group(3))
+    if (width, height) != (None, None) and size != (width, height):
+        raise ToolError(f"ffmpeg {decoder} decode: pictures are {size[0]}x{size[1]}, "
+                        f"expected {width}x{height}")
     try:
-        seq = YuvSequence.from_bytes(result.stdout, width, height, fmt, depth, frame_rate)
+        seq = YuvSequence.from_bytes(result.stdout, *size, fmt, depth, frame_rate)
     except ValueError as exc:
         raise ToolError(f"ffmpeg {decoder} decode: {exc}") from None
     return seq, result.seconds

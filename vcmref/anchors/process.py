@@ -9,18 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcmref.errors import VcmrefError
+from vcmref.errors import ToolError, ToolNotFoundError
+
+__all__ = ["ToolError", "ToolNotFoundError", "ToolResult", "find_tool", "run_tool"]
 
 DEFAULT_TIMEOUT_S = 600.0
 STDERR_TAIL_CHARS = 2000
-
-
-class ToolError(VcmrefError):
-    """An external tool failed: it exited non-zero, timed out, or wrote no usable output."""
-
-
-class ToolNotFoundError(ToolError):
-    """An external tool is not installed or not where the configuration points."""
 
 
 @dataclass(frozen=True)

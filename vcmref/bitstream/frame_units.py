@@ -154,16 +154,48 @@ def data_unit(rw: SyntaxDirection, s: DataUnit, sps: StreamParameterSet,
     rw.alignment()
     s.ans_data = rw.payload_bytes("ans_data", s.ans_data, ans_bytes)
     covered = (rw.bit_position - start) // 8
-    if not rw.reading:
-        s.crc32 = zlib.crc32(rw.getvalue())  # type: ignore[attr-defined]
-    crc = rw.u(32, "data_crc32", s.crc32)
+    s.crc32 = rw.u(32, "data_crc32", _crc_to_write(rw, s.crc32))
+    _check_crc(rw, s.crc32, crc_of, covered)
+    return s
+
+
+def _crc_to_write(rw: SyntaxDirection, crc32: int) -> int:
+    """data_crc32 when writing: the CRC-32 of the payload written so far."""
+    return crc32 if rw.reading else zlib.crc32(rw.getvalue())  # type: ignore[attr-defined]
+
+
+def _check_crc(rw: SyntaxDirection, crc: int, crc_of: bytes | None, covered: int) -> None:
+    """When reading, data_crc32 must be the CRC-32 of the `covered` payload bytes before it."""
     if rw.reading:
         assert crc_of is not None
         expected = zlib.crc32(crc_of[:covered])
         if crc != expected:
             raise rw.error(f"CRC-32 0x{crc:08x} does not match the payload's 0x{expected:08x}",
                            "data_crc32")
-        s.crc32 = crc
+
+
+@dataclass
+class InnerCodecData:
+    """An inner codec byte stream holding one layer's pictures of one or more frames."""
+
+    frame_index: int = 0
+    num_pictures: int = 1
+    inner_data: bytes = b""
+    crc32: int = 0
+
+
+def inner_codec_data(rw: SyntaxDirection, s: InnerCodecData, sps: StreamParameterSet,
+                     crc_of: bytes | None = None) -> InnerCodecData:
+    """Syntax of the inner codec data payload (spec table: inner_codec_data)."""
+    start = rw.bit_position
+    s.frame_index = rw.ue("frame_index", s.frame_index, 0, (1 << 31) - 1)
+    s.num_pictures = rw.ue("num_pictures_minus1", s.num_pictures - 1, 0, (1 << 31) - 1) + 1
+    n = rw.ue("inner_bytes", len(s.inner_data), 1, sps.level.max_unit_payload_bytes)
+    rw.alignment()
+    s.inner_data = rw.payload_bytes("inner_data", s.inner_data, n)
+    covered = (rw.bit_position - start) // 8
+    s.crc32 = rw.u(32, "data_crc32", _crc_to_write(rw, s.crc32))
+    _check_crc(rw, s.crc32, crc_of, covered)
     return s
 
 

@@ -9,10 +9,12 @@ from vcmref.bitstream.frame_units import (
     DataHash,
     DataUnit,
     FrameHeader,
+    InnerCodecData,
     TileModel,
     data_hash,
     data_unit,
     frame_header,
+    inner_codec_data,
     tile_model,
 )
 from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
@@ -37,6 +39,7 @@ PAYLOAD_STRUCTURES = {
     UnitType.DATA_UNIT: "data_unit",
     UnitType.DATA_HASH: "data_hash",
     UnitType.END_OF_STREAM: "end_of_stream",
+    UnitType.INNER_CODEC_DATA: "inner_codec_data",
 }
 
 
@@ -94,6 +97,8 @@ def inspect_stream(data: bytes) -> tuple[list[TracedElement], list[InspectedUnit
                 tile_model(rd, TileModel(), sps)
             elif utype == UnitType.DATA_UNIT:
                 data_unit(rd, DataUnit(), sps, unit.payload)
+            elif utype == UnitType.INNER_CODEC_DATA:
+                inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
             else:
                 data_hash(rd, DataHash(), sps)
         else:

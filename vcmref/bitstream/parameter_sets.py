@@ -32,9 +32,17 @@ class QuantMode(IntEnum):
 
 
 class EntropyCoder(IntEnum):
-    """Entropy coding of data units (spec: entropy decoding)."""
+    """How samples are coded (spec: entropy decoding, inner codec pictures)."""
 
     WAVEFRONT_RANS = 0
+    INNER_CODEC = 1  # each layer's tiles as monochrome pictures of a video codec
+
+
+class InnerCodec(IntEnum):
+    """Video codec of inner_codec_data units: its byte stream format (spec: inner codecs)."""
+
+    H266_VVC = 1  # ITU-T H.266 Annex B byte stream
+    H265_HEVC = 2  # ITU-T H.265 Annex B byte stream
 
 
 @dataclass
@@ -86,6 +94,8 @@ class StreamParameterSet:
     max_magnitude_class: int = 7
     wavefront_block_size: int = 0  # 0: each cell part is one wavefront block
     lane_limit: int = 0  # most rANS lanes per step; 0: one step per pass
+    inner_codec: InnerCodec = InnerCodec.H266_VVC
+    picture_bit_depth: int = 10  # luma bit depth of inner codec pictures
 
     @property
     def level(self) -> Level:
@@ -229,5 +239,28 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         s.wavefront_block_size = rw.ue("wavefront_block_size", s.wavefront_block_size,
                                        0, lv.max_dimension)
         s.lane_limit = rw.ue("lane_limit", s.lane_limit, 0, lv.max_tensor_samples)
+    else:
+        s.inner_codec = InnerCodec(rw.u(8, "inner_codec_idc", int(s.inner_codec),
+                                        min(InnerCodec), max(InnerCodec)))
+        s.picture_bit_depth = rw.u(4, "picture_bit_depth_minus1", s.picture_bit_depth - 1,
+                                   0, MAX_SAMPLE_BIT_DEPTH - 1) + 1
+        for layer in range(n_layers):
+            width, height = picture_size(s, layer)
+            if max(width, height) > lv.max_tile_dimension:
+                raise rw.error(f"layer {layer}'s picture of {width}x{height} samples exceeds "
+                               f"level {lv.idc}'s {lv.max_tile_dimension}",
+                               "picture_bit_depth_minus1")
     rw.alignment()
     return s
+
+
+def picture_size(s: StreamParameterSet, layer: int) -> tuple[int, int]:
+    """(width, height) of a layer's inner codec picture: its tiles stacked top to bottom."""
+    width = height = 0
+    for t, ti in enumerate(s.tensors):
+        n = s.layers[layer].channels[t]
+        if n:
+            cols = s.tile_layouts[t].tile_columns[layer]
+            width = max(width, cols * ti.width)
+            height += -(-n // cols) * ti.height
+    return width, height

@@ -16,7 +16,11 @@ UNIT_HEADER_BYTES = 6
 
 
 class UnitType(IntEnum):
-    """Unit types; 7..127 are reserved and skipped by decoders of this version."""
+    """Unit types; 7 and 9..127 are reserved and skipped by decoders of this version.
+
+    Type 8 was added after 7 had been used as the reserved type of published conformance
+    streams, which must stay conforming.
+    """
 
     STREAM_PARAMETER_SET = 1
     FRAME_HEADER = 2
@@ -24,9 +28,15 @@ class UnitType(IntEnum):
     DATA_UNIT = 4
     DATA_HASH = 5
     END_OF_STREAM = 6
+    INNER_CODEC_DATA = 8
 
 
 UNIT_TYPE_MAX = 127
+
+
+def is_reserved_unit_type(unit_type: int) -> bool:
+    """True for the types that decoders of this version skip."""
+    return unit_type not in UnitType.__members__.values()
 
 
 def unit_type_name(unit_type: int) -> str:

@@ -38,7 +38,12 @@ from vcmref.bitstream.parameter_sets import (
     StreamParameterSet,
 )
 from vcmref.bitstream.syntax import Reader, SyntaxDirection, TracedElement, base_name
-from vcmref.bitstream.units import UNIT_HEADER_BYTES, UNIT_TYPE_MAX, UnitType
+from vcmref.bitstream.units import (
+    UNIT_HEADER_BYTES,
+    UNIT_TYPE_MAX,
+    UnitType,
+    is_reserved_unit_type,
+)
 
 Pair = tuple[str, str]  # (element base name, descriptor)
 
@@ -323,8 +328,8 @@ def _value_classes() -> list[ValueClass]:
         # unit_header: every unit type, a reserved one (skipped by decoders), layers
         *(vc("unit_header", "unit_type", f"= {int(t)} ({t.name})", _eq(int(t)))
           for t in UnitType),
-        vc("unit_header", "unit_type", f"reserved ({len(UnitType) + 1}..{UNIT_TYPE_MAX})",
-           lambda v, sps: v > len(UnitType)),
+        vc("unit_header", "unit_type", f"reserved (7, 9..{UNIT_TYPE_MAX})",
+           lambda v, sps: is_reserved_unit_type(v)),
         vc("unit_header", "layer_id", "= 0", _eq(0)),
         vc("unit_header", "layer_id", "> 0", _gt(0)),
         # stream parameter set
@@ -431,7 +436,7 @@ def _layers_dropped(view: StreamView) -> bool:
 
 def _reserved_in_frame(view: StreamView) -> bool:
     """A reserved unit between a frame header and a later unit of the same frame."""
-    return any(iu.unit_type > len(UnitType) and k < len(frame) - 1
+    return any(is_reserved_unit_type(iu.unit_type) and k < len(frame) - 1
                for frame in view.frames for k, iu in enumerate(frame) if k > 0)
 
 

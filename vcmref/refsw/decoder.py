@@ -5,6 +5,7 @@ Plain and deterministic; it never imports the encoder.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,18 +14,27 @@ from vcmref.bitstream.frame_units import (
     DataHash,
     DataUnit,
     FrameHeader,
+    InnerCodecData,
     TileModel,
     data_hash,
     data_unit,
     frame_header,
+    inner_codec_data,
     tile_model,
 )
-from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.parameter_sets import (
+    EntropyCoder,
+    InnerCodec,
+    StreamParameterSet,
+    picture_size,
+    stream_parameter_set,
+)
 from vcmref.bitstream.syntax import Reader
-from vcmref.bitstream.units import Unit, UnitType, iter_units
-from vcmref.errors import BitstreamError
+from vcmref.bitstream.units import Unit, UnitType, is_reserved_unit_type, iter_units
+from vcmref.errors import BitstreamError, ToolNotFoundError, VcmrefError
 from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
+from vcmref.refsw.inner_pictures import InnerDecoder, place_picture
 from vcmref.refsw.quantization import dequantize
 from vcmref.refsw.rans_decoder import UnitTables, compiled_kernel, decode_unit_tokens
 from vcmref.refsw.tiles import TileGeometry, tile_frame, tile_geometry, unit_tensor_index
@@ -107,14 +117,32 @@ class _FrameUnits:
     models: dict[tuple[int, int], TileModel] = field(default_factory=dict)
     data: dict[tuple[int, int, int], tuple[DataUnit, Unit]] = field(default_factory=dict)
     hashes: dict[int, tuple[DataHash, Unit]] = field(default_factory=dict)
+    inner: dict[int, tuple[InnerCodecData, Unit]] = field(default_factory=dict)
+
+
+_RANS_UNITS = (UnitType.TILE_MODEL, UnitType.DATA_UNIT)
+
+
+def default_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: int,
+                          bit_depth: int) -> np.ndarray:
+    """Decode inner codec pictures with the decoders of vcmref.anchors (ffmpeg's)."""
+    from vcmref.anchors.inner_decoders import decode_inner_pictures
+
+    return decode_inner_pictures(codec, data, width, height, bit_depth)
 
 
 class Decoder:
-    """Decodes a stream; `max_layers` decodes only layers below it (as if the rest were dropped)."""
+    """Decodes a stream; `max_layers` decodes only layers below it (as if the rest were dropped).
 
-    def __init__(self, max_layers: int | None = None, verify_hashes: bool = True) -> None:
+    `inner_decoder` decodes the pictures of inner_codec_data units (default: ffmpeg's decoders).
+    """
+
+    def __init__(self, max_layers: int | None = None, verify_hashes: bool = True,
+                 inner_decoder: InnerDecoder | None = None) -> None:
         self.max_layers = max_layers
         self.verify_hashes = verify_hashes
+        self.inner_decoder = inner_decoder or default_inner_decoder
+        self._pending: dict[int, tuple[deque[np.ndarray], Unit]] = {}
 
     def decode(self, data: bytes) -> DecodeResult:
         sps: StreamParameterSet | None = None
@@ -122,12 +150,13 @@ class Decoder:
         skipped: list[int] = []
         current: _FrameUnits | None = None
         ended = False
+        self._pending = {}
         for unit in iter_units(data):
             if ended:
                 raise BitstreamError("unit after end_of_stream", unit=unit.label,
                                      element="unit_type", bit_offset=8 * unit.byte_offset)
             utype = unit.unit_type
-            if utype not in UnitType.__members__.values():
+            if is_reserved_unit_type(utype):
                 skipped.append(unit.index)
                 continue
             if sps is None:
@@ -180,6 +209,11 @@ class Decoder:
             raise BitstreamError("stream has no stream parameter set", unit="stream")
         if current is not None:
             frames.append(self._decode_frame(sps, current))
+        for layer, (left, unit) in self._pending.items():
+            if left:
+                raise BitstreamError(f"inner_data holds {len(left)} more pictures of layer "
+                                     f"{layer} than frames follow it", unit=unit.label,
+                                     element="num_pictures_minus1")
         if not ended:
             raise BitstreamError("stream ends without an end_of_stream unit", unit="stream",
                                  bit_offset=8 * len(data))
@@ -189,6 +223,13 @@ class Decoder:
                  unit: Unit) -> None:
         rd = _reader(data, unit)
         layer = unit.layer_id
+        inner_stream = sps.entropy_coder == EntropyCoder.INNER_CODEC
+        if (inner_stream and unit.unit_type in _RANS_UNITS) or (
+                not inner_stream and unit.unit_type == UnitType.INNER_CODEC_DATA):
+            raise BitstreamError(f"a {unit.label.split(':')[1]} unit in a stream whose "
+                                 f"entropy_coder_idc is {int(sps.entropy_coder)}",
+                                 unit=unit.label, element="unit_type",
+                                 bit_offset=8 * unit.byte_offset + 1)
         if unit.unit_type == UnitType.TILE_MODEL:
             tm = tile_model(rd, TileModel(), sps)
             key: tuple = (layer, tm.tensor_idx)
@@ -198,6 +239,9 @@ class Decoder:
             du = data_unit(rd, DataUnit(), sps, unit.payload)
             key = (layer, du.tensor_idx, du.unit_idx)
             index, store, value = du.frame_index, fr.data, (du, unit)
+        elif unit.unit_type == UnitType.INNER_CODEC_DATA:
+            ic = inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
+            key, index, store, value = layer, ic.frame_index, fr.inner, (ic, unit)
         else:
             dh = data_hash(rd, DataHash(), sps)
             key, index, store, value = layer, dh.frame_index, fr.hashes, (dh, unit)
@@ -215,7 +259,8 @@ class Decoder:
     def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits) -> DecodedFrame:
         label = fr.unit.label
         present = sorted({k[0] for k in fr.models} | {k[0] for k in fr.data}
-                         | set(fr.hashes))
+                         | set(fr.hashes) | set(fr.inner)
+                         | {k for k, (left, _) in self._pending.items() if left})
         for layer in present:
             for ref in sps.layers[layer].ref_layers:
                 if ref not in present:
@@ -228,6 +273,8 @@ class Decoder:
                    for ti in sps.tensors}
         hashes_checked = 0
         for layer in present:
+            if sps.entropy_coder == EntropyCoder.INNER_CODEC:
+                place_picture(self._next_picture(sps, fr, layer), sps, layer, samples)
             planes = []
             for t, ti in enumerate(sps.tensors):
                 geom = tile_geometry(sps, t, layer)
@@ -237,7 +284,8 @@ class Decoder:
                                              f"layer {layer} does not carry", unit=label,
                                              element="tensor_idx")
                     continue
-                self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
+                if sps.entropy_coder == EntropyCoder.WAVEFRONT_RANS:
+                    self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
                 chans = np.asarray(geom.channels)
                 try:
                     tensors[ti.name][chans] = dequantize(
@@ -258,6 +306,43 @@ class Decoder:
                         unit=hunit.label, element="decoded_md5")
                 hashes_checked += 1
         return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked)
+
+    def _next_picture(self, sps: StreamParameterSet, fr: _FrameUnits, layer: int) -> np.ndarray:
+        """The layer's picture for this frame: decoded from the frame's inner_codec_data unit,
+        or the next one left over from the last such unit of the layer."""
+        left, _ = self._pending.get(layer, (deque(), fr.unit))
+        where = f"frame {fr.header.frame_index} layer {layer}"
+        if layer in fr.inner:
+            ic, unit = fr.inner[layer]
+            if left:
+                raise BitstreamError(f"{where}: inner_codec_data while {len(left)} pictures of "
+                                     "the layer's previous one are unused", unit=unit.label,
+                                     element="frame_index")
+            width, height = picture_size(sps, layer)
+            try:
+                pictures = self.inner_decoder(sps.inner_codec, ic.inner_data, width, height,
+                                              sps.picture_bit_depth)
+            except ToolNotFoundError:
+                raise
+            except VcmrefError as e:
+                raise BitstreamError(f"{where}: the {sps.inner_codec.name} decoder rejects "
+                                     f"inner_data: {e}", unit=unit.label,
+                                     element="inner_data") from None
+            if pictures.shape != (ic.num_pictures, height, width):
+                raise BitstreamError(f"{where}: inner_data decodes to pictures of shape "
+                                     f"{pictures.shape[1:]} x {pictures.shape[0]}, expected "
+                                     f"{ic.num_pictures} of {width}x{height}",
+                                     unit=unit.label, element="inner_data")
+            if pictures.size and int(pictures.max()) >= 1 << sps.picture_bit_depth:
+                raise BitstreamError(f"{where}: inner picture sample above "
+                                     f"{sps.picture_bit_depth}-bit range", unit=unit.label,
+                                     element="inner_data")
+            left = deque(pictures)
+            self._pending[layer] = (left, unit)
+        if not left:
+            raise BitstreamError(f"{where}: no inner_codec_data carries its picture",
+                                 unit=fr.unit.label, element="unit_type")
+        return left.popleft()
 
     def _decode_tile(self, sps: StreamParameterSet, fr: _FrameUnits, t: int, layer: int,
                      geom: TileGeometry, out: np.ndarray) -> None:

@@ -96,7 +96,7 @@ class EncodeReport:
     unit_bytes: dict[str, int] = field(default_factory=dict)
 
 
-def _as_frames(name: str, x: np.ndarray) -> np.ndarray:
+def as_frames(name: str, x: np.ndarray) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise EncoderInputError(f"tensor {name!r}: expected a numpy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
@@ -225,7 +225,8 @@ def weights_from_counts(counts: np.ndarray) -> list[list[int] | None]:
     return [w[i, : last[i]].tolist() if peak[i, 0] > 0 else None for i in range(len(w))]
 
 
-def _serialize(fn, unit_type: UnitType, layer: int, *args) -> bytes:
+def serialize_unit(fn, unit_type: UnitType, layer: int, *args) -> bytes:
+    """One unit: the syntax function `fn` written with `args`, behind its unit header."""
     w = Writer(unit=unit_type.name.lower())
     fn(w, *args)
     return write_unit(unit_type, layer, w.getvalue())
@@ -241,7 +242,7 @@ class Encoder:
     def encode(self, tensors: dict[str, np.ndarray]) -> bytes:
         if not tensors:
             raise EncoderInputError("no tensors to encode")
-        frames = {name: _as_frames(name, x) for name, x in tensors.items()}
+        frames = {name: as_frames(name, x) for name, x in tensors.items()}
         counts = {x.shape[0] for x in frames.values()}
         if len(counts) != 1:
             per_tensor = ", ".join(f"{k}: {x.shape[0]}" for k, x in frames.items())
@@ -250,7 +251,7 @@ class Encoder:
         self.report = EncodeReport()
         try:
             out = [write_signature(),
-                   _serialize(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
+                   serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
             for f in range(counts.pop()):
                 out.extend(self._encode_frame(sps, f, [x[f] for x in frames.values()]))
             out.append(write_unit(UnitType.END_OF_STREAM, 0, b""))
@@ -270,7 +271,7 @@ class Encoder:
             fh.quant.append(params)
             samples.append(s)
             self.report.clipped_samples += clipped
-        units = [_serialize(frame_header, UnitType.FRAME_HEADER, 0, fh, sps)]
+        units = [serialize_unit(frame_header, UnitType.FRAME_HEADER, 0, fh, sps)]
         for layer in range(len(sps.layers)):
             planes = []
             for t in range(len(sps.tensors)):
@@ -281,7 +282,7 @@ class Encoder:
                 planes.append(samples[t][list(geom.channels)])
             if cfg.hashes:
                 dh = DataHash(f, digest=layer_samples_md5(planes))
-                units.append(_serialize(data_hash, UnitType.DATA_HASH, layer, dh, sps))
+                units.append(serialize_unit(data_hash, UnitType.DATA_HASH, layer, dh, sps))
         return units
 
     def tile_offset(self, sps: StreamParameterSet, samples: np.ndarray) -> int:
@@ -312,7 +313,7 @@ class Encoder:
                 n_ctx, n_tok)
             coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
         model = TileModel(f, t, offset, self.tile_weights(counts))
-        units.append(_serialize(tile_model, UnitType.TILE_MODEL, layer, model, sps))
+        units.append(serialize_unit(tile_model, UnitType.TILE_MODEL, layer, model, sps))
         freq, cum = model_tables(model, sps)
         tables = EncodeTables.from_freq(freq, cum)
         with np.errstate(divide="ignore"):
@@ -321,7 +322,7 @@ class Encoder:
         for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
             ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
             du = DataUnit(f, t, unit_idx, ans)
-            units.append(_serialize(data_unit, UnitType.DATA_UNIT, layer, du, sps))
+            units.append(serialize_unit(data_unit, UnitType.DATA_UNIT, layer, du, sps))
             self.report.ans_bytes += len(ans)
             self.report.ideal_bits += float(raw_len.sum())
             self.report.samples += len(tok)

@@ -1,0 +1,253 @@
+"""The feature anchor (FCM style): n-bit min/max quantization, tiles packed into monochrome
+pictures, a VVC/HEVC encoder, and back. Non-normative encoder side.
+
+The result is a vcmref stream (entropy_coder_idc 1): the stream parameter set carries shapes,
+layout and bit depths, frame headers carry the min/max values, and inner_codec_data units carry
+the inner codec's byte stream, so everything the decoder needs is in the stream. Each layer's
+picture stacks its tensors' tiles top to bottom; tile columns are chosen so that the tiles have
+the same width where the channel counts allow, which leaves little padding.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vcmref.anchors.codec import CodecConfigError, QpReport, VideoCodec, get_codec
+from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.bitstream.frame_units import (
+    DataHash,
+    FrameHeader,
+    InnerCodecData,
+    data_hash,
+    frame_header,
+    inner_codec_data,
+)
+from vcmref.bitstream.parameter_sets import (
+    EntropyCoder,
+    InnerCodec,
+    StreamParameterSet,
+    picture_size,
+    stream_parameter_set,
+)
+from vcmref.bitstream.units import UnitType, write_signature, write_unit
+from vcmref.errors import BitstreamError, EncoderInputError
+from vcmref.refsw.encoder.encoder import EncoderConfig, as_frames, build_sps, serialize_unit
+from vcmref.refsw.encoder.quantize import quantize_tensor
+from vcmref.refsw.hashing import layer_samples_md5
+from vcmref.refsw.inner_pictures import picture_tiles, place_picture
+from vcmref.refsw.quantization import dequantize
+from vcmref.refsw.tiles import tile_frame
+
+INNER_CODEC_OF_FAMILY = {"vvc": InnerCodec.H266_VVC, "hevc": InnerCodec.H265_HEVC}
+ANCHOR_QUANT = ("minmax", "minmax-channel")
+
+
+@dataclass
+class FeatureAnchorConfig:
+    """Choices of the feature anchor; the defaults are the FCM CTC's (10-bit, VVC, intra)."""
+
+    codec: str = "vvenc"  # a registered anchor codec (vcmref.anchors.codec.codec_names())
+    codec_options: dict[str, object] = field(default_factory=dict)
+    qp: int = 32
+    bit_depth: int = 10  # of the min/max quantization
+    quant: str = "minmax"  # or "minmax-channel"
+    picture_bit_depth: int | None = None  # None: 10 when the codec takes it, else 8
+    frames_per_unit: int = 1  # frames whose pictures one inner byte stream carries
+    layers: int = 1
+    model_id: str = ""
+    split_point: str = ""
+    hashes: bool = True
+    level: int | None = None
+    verify_qp: bool = True
+
+
+@dataclass
+class FeatureAnchorResult:
+    """The stream, the tensors a decoder reconstructs from it, and what the coding cost."""
+
+    stream: bytes
+    tensors: dict[str, np.ndarray]  # float32 (F, C, H, W), as decoded
+    inner_bytes: int
+    encode_s: float  # the inner encoder's time
+    decode_s: float  # the inner decoder's time
+    wrapper_s: float  # everything else: quantization, packing, stream writing
+    qp_reports: list[QpReport]
+    picture_sizes: list[tuple[int, int]]  # (width, height) per layer
+
+    @property
+    def bits(self) -> int:
+        return 8 * len(self.stream)
+
+
+def equal_width_columns(channels: list[int], heights: list[int], widths: list[int]) -> list[int]:
+    """Tile columns per tensor such that tiles share the widest about-square tile's width."""
+    target = max(math.ceil(math.sqrt(c)) * w for c, w in zip(channels, widths, strict=True))
+    return [max(1, min(c, target // w)) for c, w in zip(channels, widths, strict=True)]
+
+
+def samples_to_picture(sps: StreamParameterSet, layer: int,
+                       samples: list[np.ndarray]) -> np.ndarray:
+    """The layer's picture (uint16, picture bit depth) from one frame's samples: the inverse of
+    the normative mapping, rounding half up when the picture has fewer bits than the samples."""
+    width, height = picture_size(sps, layer)
+    picture = np.full((height, width), picture_padding(sps), dtype=np.uint16)
+    for t, geom, y0 in picture_tiles(sps, layer):
+        frame = tile_frame(samples[t], geom, sps.tile_padding_value)
+        picture[y0:y0 + geom.height, :geom.width] = sample_to_picture_values(frame, sps)
+    return picture
+
+
+def sample_to_picture_values(v: np.ndarray, sps: StreamParameterSet) -> np.ndarray:
+    """Picture samples for stream samples (spec clause 5.14, the encoder's inverse)."""
+    shift = sps.picture_bit_depth - sps.sample_bit_depth
+    u = np.asarray(v, dtype=np.int64) - sps.sample_min
+    u = u << shift if shift >= 0 else (u + (1 << (-shift - 1))) >> -shift
+    return np.minimum(u, (1 << sps.picture_bit_depth) - 1)
+
+
+def picture_padding(sps: StreamParameterSet) -> np.ndarray:
+    """The picture value of tile_padding_value: what fills picture areas outside the cells."""
+    return sample_to_picture_values(np.asarray(sps.tile_padding_value), sps)
+
+
+class FeatureAnchor:
+    """Codes dicts of float tensors, (C, H, W) or (F, C, H, W), with an inner video codec."""
+
+    def __init__(self, cfg: FeatureAnchorConfig | None = None) -> None:
+        self.cfg = cfg or FeatureAnchorConfig()
+        if self.cfg.quant not in ANCHOR_QUANT:
+            raise EncoderInputError(f"feature anchor quantization {self.cfg.quant!r}: expected "
+                                    f"one of {', '.join(ANCHOR_QUANT)}")
+        if self.cfg.frames_per_unit < 1:
+            raise EncoderInputError(f"frames_per_unit {self.cfg.frames_per_unit}: expected >= 1")
+        self.codec: VideoCodec = get_codec(self.cfg.codec, **self.cfg.codec_options)
+        if self.codec.family not in INNER_CODEC_OF_FAMILY:
+            raise CodecConfigError(f"codec {self.codec.name} codes {self.codec.family}, which "
+                                   "no inner_codec_idc identifies")
+        depth = self.cfg.picture_bit_depth
+        if depth is None:
+            depth = 10 if 10 in self.codec.bit_depths else max(self.codec.bit_depths)
+        if depth not in self.codec.bit_depths:
+            raise CodecConfigError(f"{self.codec.name} codes bit depths "
+                                   f"{list(self.codec.bit_depths)}, not {depth}")
+        self.picture_bit_depth = depth
+        self.chroma = (ChromaFormat.YUV400 if ChromaFormat.YUV400 in self.codec.chroma_formats
+                       else ChromaFormat.YUV420)
+
+    def build_sps(self, frames: dict[str, np.ndarray]) -> StreamParameterSet:
+        cfg = self.cfg
+        sps = build_sps(frames, EncoderConfig(bit_depth=cfg.bit_depth, quant=cfg.quant,
+                                              layers=cfg.layers, model_id=cfg.model_id,
+                                              split_point=cfg.split_point, level=cfg.level))
+        sps.entropy_coder = EntropyCoder.INNER_CODEC
+        sps.inner_codec = INNER_CODEC_OF_FAMILY[self.codec.family]
+        sps.picture_bit_depth = self.picture_bit_depth
+        for layer, li in enumerate(sps.layers):
+            present = [t for t, n in enumerate(li.channels) if n]
+            cols = equal_width_columns([li.channels[t] for t in present],
+                                       [sps.tensors[t].height for t in present],
+                                       [sps.tensors[t].width for t in present])
+            for t, c in zip(present, cols, strict=True):
+                sps.tile_layouts[t].tile_columns[layer] = c
+        return sps
+
+    def _sequence(self, pictures: list[np.ndarray], pad_value: int) -> YuvSequence:
+        """The pictures as the codec takes them: padded right and below to its minimum size
+        (decoders use the top-left part), with neutral chroma if it cannot code 4:0:0."""
+        luma = np.stack(pictures)
+        short = [max(0, self.codec.min_dimension - n) for n in luma.shape[1:]]
+        if any(short):
+            luma = np.pad(luma, ((0, 0), (0, short[0]), (0, short[1])),
+                          constant_values=pad_value)
+        if self.chroma is ChromaFormat.YUV400:
+            return YuvSequence((luma,), self.chroma, self.picture_bit_depth)
+        n, h, w = luma.shape
+        neutral = np.full((n, (h + 1) // 2, (w + 1) // 2), 1 << (self.picture_bit_depth - 1),
+                          np.uint16)
+        return YuvSequence((luma, neutral, neutral), self.chroma, self.picture_bit_depth)
+
+    def encode(self, tensors: dict[str, np.ndarray]) -> FeatureAnchorResult:
+        start = time.perf_counter()
+        if not tensors:
+            raise EncoderInputError("no tensors to encode")
+        frames = {name: as_frames(name, x) for name, x in tensors.items()}
+        counts = {x.shape[0] for x in frames.values()}
+        if len(counts) != 1:
+            raise EncoderInputError("tensors have different frame counts")
+        n_frames = counts.pop()
+        sps = self.build_sps(frames)
+        names = list(frames)
+        headers, samples = [], []
+        for f in range(n_frames):
+            fh = FrameHeader(frame_index=f)
+            per_tensor = []
+            for name in names:
+                s, params, _ = quantize_tensor(frames[name][f], sps)
+                fh.quant.append(params)
+                per_tensor.append(s)
+            headers.append(fh)
+            samples.append(per_tensor)
+        decoded = [{ti.name: np.zeros((ti.channels, ti.height, ti.width), np.int32)
+                    for ti in sps.tensors} for _ in range(n_frames)]
+        inner_units: dict[tuple[int, int], bytes] = {}
+        encode_s = decode_s = 0.0
+        reports = []
+        for layer in range(len(sps.layers)):
+            for first in range(0, n_frames, self.cfg.frames_per_unit):
+                chunk = range(first, min(first + self.cfg.frames_per_unit, n_frames))
+                seq = self._sequence([samples_to_picture(sps, layer, samples[f])
+                                      for f in chunk],
+                                     int(picture_padding(sps)))
+                coded = self.codec.code(seq, self.cfg.qp, verify_qp=self.cfg.verify_qp)
+                encode_s += coded.encode_s
+                decode_s += coded.decode_s
+                if coded.qp_report is not None:
+                    reports.append(coded.qp_report)
+                width, height = picture_size(sps, layer)
+                for k, f in enumerate(chunk):
+                    place_picture(coded.decoded.planes[0][k, :height, :width], sps, layer,
+                                  decoded[f])
+                unit = InnerCodecData(first, len(chunk), coded.bitstream)
+                inner_units[(first, layer)] = serialize_unit(
+                    inner_codec_data, UnitType.INNER_CODEC_DATA, layer, unit, sps)
+        out = [write_signature(),
+               serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
+        tensors_out = {ti.name: np.zeros((n_frames, ti.channels, ti.height, ti.width),
+                                         np.float32) for ti in sps.tensors}
+        try:
+            for f in range(n_frames):
+                out.append(serialize_unit(frame_header, UnitType.FRAME_HEADER, 0, headers[f],
+                                          sps))
+                for layer in range(len(sps.layers)):
+                    if (f, layer) in inner_units:
+                        out.append(inner_units[(f, layer)])
+                    planes = []
+                    for t, _geom, _top in picture_tiles(sps, layer):
+                        planes.append(decoded[f][names[t]][sps.layer_channels(t, layer)])
+                    if self.cfg.hashes:
+                        dh = DataHash(f, digest=layer_samples_md5(planes))
+                        out.append(serialize_unit(data_hash, UnitType.DATA_HASH, layer, dh, sps))
+                for t, ti in enumerate(sps.tensors):
+                    chans = np.arange(ti.channels)
+                    tensors_out[ti.name][f] = dequantize(decoded[f][ti.name], sps.quant_mode,
+                                                         headers[f].quant[t],
+                                                         sps.sample_bit_depth, chans)
+            out.append(write_unit(UnitType.END_OF_STREAM, 0, b""))
+        except BitstreamError as e:
+            raise EncoderInputError(f"cannot write the stream: {e}") from None
+        stream = b"".join(out)
+        total = time.perf_counter() - start
+        return FeatureAnchorResult(
+            stream, tensors_out, sum(len(u) for u in inner_units.values()), encode_s,
+            decode_s, total - encode_s - decode_s, reports,
+            [picture_size(sps, layer) for layer in range(len(sps.layers))])
+
+
+def encode_feature_anchor(tensors: dict[str, np.ndarray],
+                          cfg: FeatureAnchorConfig | None = None) -> FeatureAnchorResult:
+    """Code tensors with the feature anchor; see FeatureAnchorConfig."""
+    return FeatureAnchor(cfg).encode(tensors)
