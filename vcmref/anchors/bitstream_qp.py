@@ -3,7 +3,8 @@
 The syntax is parsed by ffmpeg's coded-bitstream library (the ``trace_headers`` bitstream
 filter of the bundled ffmpeg), so the figures come from the bytes, not from encoder options:
 SliceQpY = 26 + init_qp_minus26 (of the slice's PPS) + slice_qp_delta (H.265), or
-26 + pps_init_qp_minus26 + sh_qp_delta / ph_qp_delta (H.266).
+26 + pps_init_qp_minus26 + sh_qp_delta / ph_qp_delta (H.266); slice types (slice_type,
+sh_slice_type; I when ph_inter_slice_allowed_flag is 0) tell intra slices from inter ones.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def read_qp_report(bitstream: bytes, family: str) -> QpReport:
     if names is None:
         raise ValueError(f"unknown bitstream family {family!r}; expected one of {list(_NAMES)}")
     init_qp: dict[int, int] = {}
+    slice_type = 2
+    intra: list[bool] = []
     pending_pps: int | None = None
     slice_pps = 0
     cu_delta = False
@@ -64,10 +67,15 @@ def read_qp_report(bitstream: bytes, family: str) -> QpReport:
             bypass = bypass or bool(value)
         elif name == names["slice_pps"]:
             slice_pps = value
+        elif name == "ph_inter_slice_allowed_flag":
+            slice_type = 0 if value else 2  # without it, sh_slice_type is absent: I
+        elif name in ("slice_type", "sh_slice_type"):
+            slice_type = value
         elif name in names["slice_delta"]:
             if slice_pps not in init_qp:
                 raise ToolError(f"{family} bitstream: a slice refers to PPS {slice_pps}, "
                                 "which the stream does not carry")
             qps.append(26 + init_qp[slice_pps] + value)
+            intra.append(slice_type == 2)
     return QpReport(tuple(qps), cu_delta, "bitstream headers, read by ffmpeg trace_headers",
-                    bypass)
+                    bypass, tuple(intra))

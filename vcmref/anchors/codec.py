@@ -34,10 +34,16 @@ class QpReport:
     cu_qp_delta_enabled: bool  # when True, CUs may deviate from the slice QP
     source: str  # where the figures come from, e.g. "bitstream (ffmpeg trace_headers)"
     transquant_bypass: bool = False  # H.265 lossless coding enabled in a PPS
+    slice_is_intra: tuple[bool, ...] = ()  # per slice, as slice_qps
 
-    def check(self, qp: int, what: str, lossless: bool = False) -> None:
+    def check(self, qp: int, what: str, lossless: bool = False,
+              inter_offsets: bool = False) -> None:
         """Raise QpMismatchError unless every slice is coded at `qp` with no CU-level deltas,
-        or, for `lossless` coding, unless the bitstream enables transform-quantization bypass."""
+        or, for `lossless` coding, unless the bitstream enables transform-quantization bypass.
+
+        With `inter_offsets` (a GOP whose configuration adds QP offsets to inter pictures, as
+        the CTC's random-access and low-delay configurations do) intra slices must be at `qp`
+        and inter slices at `qp` or above."""
         if not self.slice_qps:
             raise QpMismatchError(f"{what}: the bitstream has no slice to read a QP from")
         if lossless:
@@ -45,7 +51,13 @@ class QpReport:
                 raise QpMismatchError(f"{what}: lossless coding was asked for but no PPS "
                                       f"enables transquant bypass ({self.source})")
             return
-        wrong = sorted(set(self.slice_qps) - {qp})
+        qps = self.slice_qps
+        if inter_offsets and len(self.slice_is_intra) == len(qps):
+            if any(q < qp for q in qps):
+                raise QpMismatchError(f"{what}: QP {qp} was asked for but slices are coded at "
+                                      f"QP {sorted(set(qps))} ({self.source})")
+            qps = tuple(q for q, i in zip(qps, self.slice_is_intra, strict=True) if i)
+        wrong = sorted(set(qps) - {qp})
         if wrong:
             raise QpMismatchError(f"{what}: QP {qp} was asked for but slices are coded at QP "
                                   f"{sorted(set(self.slice_qps))} ({self.source})")
@@ -82,6 +94,7 @@ class VideoCodec(ABC):
     max_qp: ClassVar[int]
     min_dimension: ClassVar[int] = 16  # smallest picture width and height the encoder takes
     lossless: bool = False
+    inter_qp_offsets: bool = False  # the GOP adds QP offsets to inter pictures (QpReport.check)
 
     @abstractmethod
     def check_available(self) -> None:
@@ -125,7 +138,7 @@ class VideoCodec(ABC):
         report = None
         if verify_qp:
             report = self.qp_report(bitstream)
-            report.check(qp, self.name, self.lossless)
+            report.check(qp, self.name, self.lossless, self.inter_qp_offsets)
         decoded, decode_s = self.decode(bitstream, seq)
         if (decoded.num_frames, decoded.height, decoded.width) != (
                 seq.num_frames, seq.height, seq.width) or decoded.chroma_format != \
@@ -151,8 +164,9 @@ def register(cls: type[VideoCodec]) -> type[VideoCodec]:
 
 
 def _load_builtin() -> None:
-    import vcmref.anchors.ffmpeg_codecs  # noqa: F401
     import importlib.util
+
+    import vcmref.anchors.ffmpeg_codecs  # noqa: F401
 
     if importlib.util.find_spec("vcmref.anchors.reference_software"):
         import vcmref.anchors.reference_software  # noqa: F401

@@ -79,6 +79,9 @@ class VvencCodec(_FfmpegCodec):
             raise CodecConfigError(f"vvenc preset must be one of {VVENC_PRESETS}, got {preset!r}")
         _check_intra_period(intra_period)
         self.preset, self.intra_period, self.threads = preset, intra_period, threads
+        # vvenc's random-access GOP gives inter pictures its hierarchical QP offsets (as VTM's
+        # random-access configuration does); ffmpeg's wrapper has no way to turn them off.
+        self.inter_qp_offsets = intra_period != 1
 
     def encode(self, seq: YuvSequence, qp: int) -> tuple[bytes, float, list[list[str]]]:
         planes = seq.planes
@@ -87,8 +90,10 @@ class VvencCodec(_FfmpegCodec):
             neutral = np.full((seq.num_frames, h, w), 1 << (seq.bit_depth - 1), np.uint16)
             planes = (seq.planes[0], neutral, neutral)
         raw = YuvSequence(planes, ChromaFormat.YUV420, seq.bit_depth, seq.frame_rate).to_bytes()
-        params = [f"ChromaFormatIDC={seq.chroma_format.value}", "IntraQPOffset=0",
-                  "MaxDeltaQP=0"]
+        # BIM (block importance mapping, on by default) changes picture QPs by the temporal
+        # filter's analysis and needs CU QP deltas; off, and with it the temporal filter.
+        params = [f"ChromaFormatIDC={seq.chroma_format.value}", "IntraQPOffset=0", "BIM=0",
+                  "MCTF=0"]
         gop = ["-g", str(self.intra_period)] if self.intra_period else []
         args = [*_raw_input_args(seq, "yuv420p10le"), "-c:v", "libvvenc",
                 "-preset", self.preset, "-qp", str(qp), "-qpa", "0", *gop,
@@ -120,11 +125,12 @@ class X265Codec(_FfmpegCodec):
         self.threads = threads
 
     def x265_params(self, qp: int) -> list[str]:
-        """Constant QP: no adaptive quantization, no cutree, no I/P/B QP ratios."""
+        """Constant QP: no adaptive quantization, no cutree, no I/P/B QP ratios; no SEI with
+        the encoder's version and options (2 kB that would count as coded bits)."""
         keyint = self.intra_period if self.intra_period else -1
         params = [f"qp={qp}", "aq-mode=0", "cutree=0", "ipratio=1", "pbratio=1",
                   f"keyint={keyint}", "scenecut=0", f"pools={self.threads}",
-                  "frame-threads=1", "log-level=error"]
+                  "frame-threads=1", "info=0", "log-level=error"]
         if self.intra_period == 1:
             params.append("bframes=0")
         if self.lossless:

@@ -143,7 +143,8 @@ class YuvSequence:
     def same_samples(self, other: YuvSequence) -> bool:
         """True when both hold the same format and identical samples."""
         return (self.chroma_format == other.chroma_format and self.bit_depth == other.bit_depth
-                and all(np.array_equal(a, b) for a, b in zip(self.planes, other.planes)))
+                and all(np.array_equal(a, b)
+                        for a, b in zip(self.planes, other.planes, strict=True)))
 
 
 def monochrome(frames: np.ndarray, bit_depth: int, frame_rate: float = 25.0) -> YuvSequence:

@@ -32,10 +32,7 @@ def picture_to_sample_values(picture: np.ndarray, sps: StreamParameterSet) -> np
     P < B: (p << (B-P)) + SampleMin."""
     p = picture.astype(np.int64)
     shift = sps.picture_bit_depth - sps.sample_bit_depth
-    if shift > 0:
-        v = (p + (1 << (shift - 1))) >> shift
-    else:
-        v = p << -shift
+    v = (p + (1 << (shift - 1))) >> shift if shift > 0 else p << -shift
     return np.minimum(v + sps.sample_min, sps.sample_max).astype(np.int32)
 
 
