@@ -310,16 +310,21 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: int) -> float:
 def vvc_anchor(vvc: Any, q: np.ndarray, workdir: Path, repeats: int,
                frames: int) -> dict[str, Any]:
     """Encode 10-bit samples as one VVC frame; its size, fidelity and decode timing."""
-    frame = vvc.pack_monochrome_frame(q)
-    bitstream = vvc.encode_vvc(frame, qp=VVC_QP, workdir=workdir, preset=VVC_PRESET)
+    from vcmref.anchors.codec import get_codec
+    from vcmref.anchors.image_codecs import tile_channels, untile_channels
+    from vcmref.anchors.yuv import monochrome
+
+    frame = tile_channels(q.astype(np.uint16))
+    coded = get_codec("vvenc", preset=VVC_PRESET).code(monochrome(frame, MINMAX_BIT_DEPTH),
+                                                       VVC_QP)
+    workdir.mkdir(parents=True, exist_ok=True)
+    bitstream = workdir / "frame.266"
+    bitstream.write_bytes(coded.bitstream)
     timing = vvc.time_vvc_decode(bitstream, repeats=repeats, frames=frames)
-    recon = vvc.decoded_frame(bitstream, frame.shape[1], frame.shape[0])
-    c, h, w = q.shape
-    cols = frame.shape[1] // w
-    cells = recon.reshape(-1, h, cols, w).transpose(0, 2, 1, 3).reshape(-1, h, w)[:c]
+    cells = untile_channels(coded.decoded.planes[0][0], *q.shape)
     return {
-        "frame": f"{frame.shape[1]}x{frame.shape[0]}", "bytes": bitstream.stat().st_size,
-        "bits_per_sample": 8 * bitstream.stat().st_size / q.size,
+        "frame": f"{frame.shape[1]}x{frame.shape[0]}", "bytes": len(coded.bitstream),
+        "bits_per_sample": coded.bits / q.size,
         "psnr_db": psnr(cells, q, (1 << MINMAX_BIT_DEPTH) - 1),
         "max_abs_error": int(np.abs(cells.astype(np.int64) - q).max()), **timing,
     }

@@ -1,10 +1,7 @@
-"""Reference VVC (H.266) anchor built only on the ffmpeg binary shipped by ``imageio-ffmpeg``.
+"""Timing of ffmpeg's native VVC decoder, for the codec benchmark's comparison.
 
-The codec benchmark uses this module to compare our feature decoder with ffmpeg's native VVC
-decoder on the same content: C feature channels are tiled into one 10-bit monochrome picture,
-encoded once with libvvenc (all-intra, constant QP, 4:0:0) and decoded with ``-c:v vvc``.
-
-Findings about this ffmpeg build (n9.0.2, libvvenc 1.15) that shape the code below:
+The encoding itself is the vvenc anchor of ``vcmref.anchors`` (4:0:0, all-intra, constant QP).
+Findings about this ffmpeg build (n9.0.2, libvvenc 1.15) that shaped that anchor:
 
 * libvvenc only accepts ``yuv420p10le`` frames (``ffmpeg -h encoder=libvvenc``); gray10le is
   not offered.  Letting ffmpeg convert gray10le to yuv420p10le is NOT lossless: swscale treats
@@ -25,20 +22,15 @@ Findings about this ffmpeg build (n9.0.2, libvvenc 1.15) that shape the code bel
 from __future__ import annotations
 
 import math
-import subprocess
 import tempfile
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import TypedDict
 
-import numpy as np
+from vcmref.anchors.ffmpeg_tool import QUIET, ffmpeg_exe
+from vcmref.anchors.process import run_tool
 
-BIT_DEPTH = 10
-PRESETS = ("faster", "fast", "medium", "slow", "slower")
 TIMEOUT_S = 120.0
-_NEUTRAL_CHROMA = 1 << (BIT_DEPTH - 1)
-_COMMON = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
 
 
 class DecodeTiming(TypedDict):
@@ -49,99 +41,20 @@ class DecodeTiming(TypedDict):
     decode_s: float
 
 
-@lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Return the path of the ffmpeg binary bundled with imageio-ffmpeg."""
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
-def _run(args: list[str], stdin: bytes | None = None, what: str = "ffmpeg") -> bytes:
-    """Run ffmpeg with ``args`` (no shell) and return stdout; raise with stderr on failure."""
-    cmd = [ffmpeg_exe(), *args]
-    try:
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"{what} timed out after {TIMEOUT_S:.0f} s: {cmd}") from exc
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {cmd}\n{err}")
-    return proc.stdout
-
-
-def pack_monochrome_frame(samples: np.ndarray, bit_depth: int = BIT_DEPTH) -> np.ndarray:
-    """Tile (C, H, W) integer samples row-major into one (rows*H, cols*W) uint16 frame."""
-    if samples.ndim != 3 or 0 in samples.shape:
-        raise ValueError(f"expected a non-empty (C, H, W) array, got shape {samples.shape}")
-    if not np.issubdtype(samples.dtype, np.integer):
-        raise TypeError(f"expected integer samples, got {samples.dtype}")
-    if not 1 <= bit_depth <= 16:
-        raise ValueError(f"bit_depth must be in [1, 16], got {bit_depth}")
-    lo, hi = int(samples.min()), int(samples.max())
-    if lo < 0 or hi > (1 << bit_depth) - 1:
-        raise ValueError(f"samples span [{lo}, {hi}], outside [0, {(1 << bit_depth) - 1}]")
-    c, h, w = samples.shape
-    cols = math.isqrt(c - 1) + 1  # ceil(sqrt(c))
-    rows = -(-c // cols)
-    # Unused grid cells stay 0.  No even-size padding: 4:0:0 coding accepts odd sizes.
-    grid = np.zeros((rows * cols, h, w), dtype=np.uint16)
-    grid[:c] = samples
-    return grid.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
-
-
-def encode_vvc(frame: np.ndarray, qp: int, workdir: Path, preset: str = "faster") -> Path:
-    """Encode a 2-D 10-bit frame as one all-intra 4:0:0 VVC picture at slice QP ``qp``.
-
-    libvvenc accepts only yuv420p10le input, so the frame is sent as yuv420p10le rawvideo
-    whose chroma planes are the neutral value 512; ``ChromaFormatIDC=400`` then codes luma
-    only, so the chroma costs neither bits nor decode time.  Returns ``workdir/*.266`` (raw
-    Annex-B elementary stream).  Fails when the coded picture exceeds width*height bytes.
-    """
-    if frame.ndim != 2 or 0 in frame.shape:
-        raise ValueError(f"expected a non-empty 2-D frame, got shape {frame.shape}")
-    if not np.issubdtype(frame.dtype, np.integer):
-        raise TypeError(f"expected integer samples, got {frame.dtype}")
-    if int(frame.min()) < 0 or int(frame.max()) >= 1 << BIT_DEPTH:
-        raise ValueError(f"frame samples must lie in [0, {(1 << BIT_DEPTH) - 1}]")
-    if not 0 <= qp <= 63:
-        raise ValueError(f"qp must be in [0, 63], got {qp}")
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    h, w = frame.shape
-    chroma = np.full(2 * ((h + 1) // 2) * ((w + 1) // 2), _NEUTRAL_CHROMA, dtype="<u2")
-    yuv = frame.astype("<u2").tobytes() + chroma.tobytes()
-    workdir.mkdir(parents=True, exist_ok=True)
-    out = workdir / f"frame_{w}x{h}_qp{qp}_{preset}.266"
-    args = [
-        *_COMMON,
-        "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-video_size", f"{w}x{h}",
-        "-framerate", "25", "-i", "pipe:0",
-        "-frames:v", "1", "-c:v", "libvvenc", "-preset", preset, "-qp", str(qp),
-        "-qpa", "0", "-g", "1", "-vvenc-params", "ChromaFormatIDC=400:IntraQPOffset=0",
-        "-f", "vvc", "-y", str(out),
-    ]  # fmt: skip
-    try:
-        _run(args, stdin=yuv, what="libvvenc encode")
-    except RuntimeError as exc:
-        if "Error submitting video frame" not in str(exc):
-            raise
-        hint = f"\nhint: the coded picture probably exceeds ffmpeg's {w * h}-byte AU buffer"
-        raise RuntimeError(f"{exc}{hint}") from exc
-    if not out.is_file() or out.stat().st_size == 0:
-        raise RuntimeError(f"libvvenc wrote no bitstream to {out}")
-    return out
+def _run(args: list[str], what: str = "vvc decode") -> bytes:
+    """Run the bundled ffmpeg with ``args`` and return its stdout."""
+    return run_tool([ffmpeg_exe(), *args], what=what, timeout=TIMEOUT_S).stdout
 
 
 def _decode_args(bitstream: Path) -> list[str]:
     """Arguments that decode ``bitstream`` single-threaded with the native VVC decoder."""
-    return [*_COMMON, "-threads", "1", "-c:v", "vvc", "-i", str(bitstream)]
+    return [*QUIET, "-threads", "1", "-c:v", "vvc", "-i", str(bitstream)]
 
 
 def _wall(args: list[str]) -> float:
     """Return the wall-clock seconds of one complete ffmpeg process."""
     start = time.perf_counter()
-    _run(args, what="vvc decode")
+    _run(args)
     return time.perf_counter() - start
 
 
@@ -188,16 +101,3 @@ def time_vvc_decode(bitstream: Path, repeats: int = 5, frames: int = 32) -> Deco
             " raise frames or repeats"
         )
     return DecodeTiming(wall_s=one, startup_s=one - decode, decode_s=decode)
-
-
-def decoded_frame(bitstream: Path, width: int, height: int) -> np.ndarray:
-    """Decode the first picture of ``bitstream`` to a (height, width) uint16 luma array."""
-    args = [*_decode_args(bitstream), "-frames:v", "1", "-f", "rawvideo", "pipe:1"]
-    raw = _run(args, what="vvc decode")
-    # No -pix_fmt: the native output is taken as is, so no swscale range conversion happens.
-    luma = width * height
-    chroma_420 = 2 * ((width + 1) // 2) * ((height + 1) // 2)
-    samples = np.frombuffer(raw, dtype="<u2")
-    if samples.size not in (luma, luma + chroma_420):  # gray10le, or yuv420p10le from elsewhere
-        raise ValueError(f"decoded {len(raw)} bytes, not a 10-bit {width}x{height} picture")
-    return samples[:luma].reshape(height, width).astype(np.uint16)

@@ -107,7 +107,7 @@ def test_codec_refuses_formats_it_cannot_code() -> None:
         get_codec("kvazaar").code(seq, 30)
     with pytest.raises(CodecConfigError, match="QP must be in \\[0, 51\\]"):
         get_codec("x265").code(seq, 52)
-    with pytest.raises(CodecConfigError, match="at least 16x16"):
+    with pytest.raises(CodecConfigError, match="at least 16x16 samples, in multiples of 1"):
         get_codec("x265").code(monochrome(_gradient(1, 8, 64, 8), 8), 30)
 
 

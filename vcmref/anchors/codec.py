@@ -8,6 +8,7 @@ so that the QP a CTC asks for is shown to be the QP that was coded.
 from __future__ import annotations
 
 import inspect
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class VideoCodec(ABC):
     bit_depths: ClassVar[tuple[int, ...]]
     max_qp: ClassVar[int]
     min_dimension: ClassVar[int] = 16  # smallest picture width and height the encoder takes
+    size_multiple: ClassVar[int] = 1  # picture width and height must be multiples of this
     lossless: bool = False
     inter_qp_offsets: bool = False  # the GOP adds QP offsets to inter pictures (QpReport.check)
 
@@ -122,11 +124,25 @@ class VideoCodec(ABC):
         if seq.bit_depth not in self.bit_depths:
             raise CodecConfigError(f"{self.name} codes bit depths {list(self.bit_depths)}, "
                                    f"not {seq.bit_depth}")
-        if min(seq.width, seq.height) < self.min_dimension:
-            raise CodecConfigError(f"{self.name} codes pictures of at least {self.min_dimension}"
-                                   f"x{self.min_dimension} samples, not {seq.width}x{seq.height}")
+        if self.codable_size(seq.height, seq.width, seq.chroma_format) != (seq.height,
+                                                                             seq.width):
+            raise CodecConfigError(
+                f"{self.name} codes {seq.chroma_format.value} pictures of at least "
+                f"{self.min_dimension}x{self.min_dimension} samples, in multiples of "
+                f"{self._multiple(seq.chroma_format)}, not {seq.width}x{seq.height}")
         if not 0 <= qp <= self.max_qp:
             raise CodecConfigError(f"{self.name}: QP must be in [0, {self.max_qp}], got {qp}")
+
+    def _multiple(self, chroma_format: ChromaFormat) -> int:
+        sub = 2 if chroma_format is ChromaFormat.YUV420 else 1
+        return self.size_multiple * sub // math.gcd(self.size_multiple, sub)
+
+    def codable_size(self, height: int, width: int,
+                     chroma_format: ChromaFormat = ChromaFormat.YUV400) -> tuple[int, int]:
+        """The smallest (height, width) at least as large that the encoder takes."""
+        m = self._multiple(chroma_format)
+        return tuple(max(self.min_dimension, -(-n // m) * m)  # type: ignore[return-value]
+                     for n in (height, width))
 
     def code(self, seq: YuvSequence, qp: int, verify_qp: bool = True) -> CodedSequence:
         """Encode, check the coded QP, decode, and check the decoded format and frame count."""

@@ -156,13 +156,13 @@ class FeatureAnchor:
         return sps
 
     def _sequence(self, pictures: list[np.ndarray], pad_value: int) -> YuvSequence:
-        """The pictures as the codec takes them: padded right and below to its minimum size
+        """The pictures as the codec takes them: padded right and below to a size it codes
         (decoders use the top-left part), with neutral chroma if it cannot code 4:0:0."""
         luma = np.stack(pictures)
-        short = [max(0, self.codec.min_dimension - n) for n in luma.shape[1:]]
-        if any(short):
-            luma = np.pad(luma, ((0, 0), (0, short[0]), (0, short[1])),
-                          constant_values=pad_value)
+        height, width = self.codec.codable_size(*luma.shape[1:], self.chroma)
+        if (height, width) != luma.shape[1:]:
+            luma = np.pad(luma, ((0, 0), (0, height - luma.shape[1]),
+                                 (0, width - luma.shape[2])), constant_values=pad_value)
         if self.chroma is ChromaFormat.YUV400:
             return YuvSequence((luma,), self.chroma, self.picture_bit_depth)
         n, h, w = luma.shape

@@ -156,6 +156,7 @@ class KvazaarCodec(_FfmpegCodec):
     chroma_formats = (ChromaFormat.YUV420,)
     bit_depths = (8,)
     max_qp = 51
+    size_multiple = 8
 
     def __init__(self, preset: str = "medium", intra_period: int = 1, threads: int = 1,
                  timeout: float = 600.0) -> None:
