@@ -237,6 +237,28 @@ def codecs() -> None:
 
 
 @app.command()
+def bdrate(
+    anchor: Annotated[Path, typer.Argument(help="CSV of the anchor's (rate, quality) points")],
+    test: Annotated[Path, typer.Argument(help="CSV of the test codec's points")],
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", help="pchip-jctvc, cubic-m33 or akima (repeatable; default: all)")] = None,
+    rate_column: Annotated[str | None, typer.Option(help="rate column name")] = None,
+    quality_column: Annotated[str | None, typer.Option(help="quality column name")] = None,
+    refit: Annotated[bool, typer.Option(help="monotone refit of both curves first (VCM CTC "
+                                        "task-accuracy curves)")] = False,
+) -> None:
+    """BD-rate and BD-quality of a test curve against an anchor, for each method."""
+
+    def go() -> None:
+        from vcmref.eval.bdrate_cli import run_bdrate
+
+        typer.echo(run_bdrate(anchor, test, method, rate_column=rate_column,
+                              quality_column=quality_column, refit=refit))
+
+    _run(go)
+
+
+@app.command()
 def decode(
     stream: Annotated[Path, typer.Argument(help="vcmref stream")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help=".npz of float32 "
