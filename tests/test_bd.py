@@ -31,8 +31,9 @@ import numpy as np
 import pytest
 
 from vcmref.errors import VcmrefError
-from vcmref.eval import (
+from vcmref.eval.bd import (
     METHODS,
+    MIN_POINTS,
     Curve,
     CurveError,
     WarningKind,
@@ -40,7 +41,6 @@ from vcmref.eval import (
     bd_rate,
     monotone_refit,
 )
-from vcmref.eval.bd import MIN_POINTS
 from vcmref.eval.bdrate_cli import read_curve, run_bdrate
 
 TOL = 1e-6
