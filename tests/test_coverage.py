@@ -131,7 +131,7 @@ def test_value_class_table_names_real_elements():
     names = {c.label for c in VALUE_CLASSES}
     for q in range(4):
         assert any(n.startswith(f"stream_parameter_set.quant_mode = {q} ") for n in names)
-    for t in range(1, 7):
+    for t in (*range(1, 7), 8):
         assert any(n.startswith(f"unit_header.unit_type = {t} ") for n in names)
     assert [top_class(e) for e in range(2, 7)] == [3, 4, 6, 7, 9]  # spec clause 4.3
 
@@ -223,7 +223,7 @@ def test_covered_value_classes_match_the_values(minmax_stream, step_stream):
             if iu.unit_type == UnitType.STREAM_PARAMETER_SET:
                 sps = stream_parameter_set(Reader(data[iu.byte_offset + 6:]),
                                            StreamParameterSet())
-            s = PAYLOAD_STRUCTURES.get(UnitType(iu.unit_type)) if iu.unit_type <= 6 else None
+            s = PAYLOAD_STRUCTURES.get(iu.unit_type)
             for structure, elements in (("unit_header", iu.header), (s, iu.payload)):
                 for e in elements:
                     vs = e.value if isinstance(e.value, list) else [e.value]
@@ -289,7 +289,7 @@ def test_stream_level_classes(minmax_stream):
     in_frame = b"".join([write_signature(), *chunks[:at], write_unit(127, 0, b""),
                          *chunks[at:]])
     rep = coverage_report([before_frame])
-    assert "unit_header.unit_type reserved (7..127)" in rep.covered_classes
+    assert "unit_header.unit_type reserved (7, 9..127)" in rep.covered_classes
     assert "stream: a reserved unit inside a frame" in rep.missing_classes
     assert "stream: a reserved unit inside a frame" in \
         coverage_report([in_frame]).covered_classes
@@ -368,3 +368,73 @@ def test_full_weight_list_decodes():
     padded = rewrite_units(data, UnitType.TILE_MODEL, pad)
     _same_decode(data, padded)
     assert label in coverage_report([padded]).covered_classes
+
+
+# -- inner codec streams (entropy_coder_idc 1) -------------------------------------------------
+
+INNER_CLASSES = [
+    "stream_parameter_set.entropy_coder_idc = 1 (INNER_CODEC)",
+    "stream_parameter_set.inner_codec_idc = 1 (H266_VVC)",
+    "stream_parameter_set.inner_codec_idc = 2 (H265_HEVC)",
+    "stream_parameter_set.picture_bit_depth_minus1 P > B (pictures deeper than samples)",
+    "stream_parameter_set.picture_bit_depth_minus1 P = B",
+    "stream_parameter_set.picture_bit_depth_minus1 P < B (samples deeper than pictures)",
+    "unit_header.unit_type = 8 (INNER_CODEC_DATA)",
+    "inner_codec_data.frame_index = 0",
+    "inner_codec_data.frame_index > 0",
+    "inner_codec_data.num_pictures_minus1 = 0 (the frame's own picture)",
+    "inner_codec_data.num_pictures_minus1 > 0 (pictures of later frames)",
+    "stream: a frame that takes a picture left from an earlier inner_codec_data unit",
+]
+
+
+def test_inner_codec_classes_exist():
+    labels = {c.label for c in (*VALUE_CLASSES, *STREAM_CLASSES)}
+    assert not [c for c in INNER_CLASSES if c not in labels]
+    assert ("inner_codec_data", "inner_data", "b(8*n)") in {
+        ("inner_codec_data", n, d) for n, d in syntax_elements()["inner_codec_data"]}
+
+
+def test_inner_codec_classes_follow_the_streams(minmax_stream):
+    """The inner-codec classes are covered by the suite's inner-codec streams only, each by the
+    stream that has it (P vs B compares with the stream's own sample bit depth)."""
+    from vcmref.conformance.cases import CASES, case_stream
+
+    inner = {c.name: case_stream(c) for c in CASES if c.external}
+    rans = coverage_report([minmax_stream])
+    assert "stream_parameter_set.entropy_coder_idc = 0 (WAVEFRONT_RANS)" in rans.covered_classes
+    assert not [c for c in INNER_CLASSES if c in rans.covered_classes]
+    rep = coverage_report(list(inner.values()))
+    assert not rep.unexpected_elements
+    assert not [c for c in INNER_CLASSES if c not in rep.covered_classes]
+    assert not [m for m in rep.missing_elements if m.startswith("inner_codec_data.")]
+    vvc = coverage_report([inner["inner_vvc_frames"]])
+    for label in ("stream_parameter_set.picture_bit_depth_minus1 P = B",
+                  "inner_codec_data.num_pictures_minus1 > 0 (pictures of later frames)",
+                  "stream: a frame that takes a picture left from an earlier inner_codec_data "
+                  "unit"):
+        assert label in vvc.covered_classes, label
+    assert "inner_codec_data.frame_index > 0" in vvc.missing_classes
+    hevc = coverage_report([inner["inner_hevc_lossless_layers"]])
+    assert "stream: a frame that takes a picture left from an earlier inner_codec_data unit" \
+        in hevc.missing_classes
+    assert "stream: a frame with fewer layers than the SPS declares" in hevc.missing_classes
+    assert "stream_parameter_set.picture_bit_depth_minus1 P > B (pictures deeper than " \
+        "samples)" in hevc.covered_classes
+
+
+def test_layer_with_picture_left_is_present():
+    """Frame 1 of the VVC case has no unit at all once the data hashes are dropped: its layer
+    is still present (its picture is left from frame 0's unit), so no layer is missing."""
+    from vcmref.conformance.cases import CASES, case_stream
+
+    data = case_stream(next(c for c in CASES if c.name == "inner_vvc_frames"))
+    chunks = [data[u.byte_offset:u.byte_offset + 6 + len(u.payload)] for u in iter_units(data)
+              if u.unit_type != UnitType.DATA_HASH]
+    bare = write_signature() + b"".join(chunks)
+    assert len(Decoder().decode(bare).frames[1].layers) == 1
+    rep = coverage_report([bare])
+    assert "stream: a frame without a data_hash" in rep.covered_classes
+    assert "stream: a frame with fewer layers than the SPS declares" in rep.missing_classes
+    assert "stream: a frame that takes a picture left from an earlier inner_codec_data unit" \
+        in rep.covered_classes

@@ -682,3 +682,106 @@ def test_read_limit_boundary(lane_limit):
         for k in (lo, hi):
             out = assert_agree(_with_ans(data, unit, sps, bytes(k)), what=f"{k} zero bytes")
             assert out == ("reject" if k == lo else full)
+
+
+# --------------------------------------------------------------------------- inner codec
+
+
+def _inner_streams() -> dict[str, bytes]:
+    from vcmref.conformance.cases import CASES, case_stream
+
+    return {c.name: case_stream(c) for c in CASES if c.external}
+
+
+@pytest.fixture(scope="module")
+def inner_streams() -> dict[str, bytes]:
+    return _inner_streams()
+
+
+@pytest.mark.parametrize("quant", ["minmax", "qp"])
+def test_inner_sample_mapping(quant):
+    """Clause 5.14's P -> B mapping, written twice (plain decoder and vcmref.refsw), agrees for
+    every picture sample of every (P, B) up to 10 bits, and on the spec's formulas by hand."""
+    from vcmref.bitstream.parameter_sets import QuantMode
+    from vcmref.refsw.inner_pictures import picture_to_sample_values
+
+    for p_depth in range(1, 11):
+        for b in range(1, 11):
+            sps = StreamParameterSet(sample_bit_depth=b, picture_bit_depth=p_depth,
+                                     quant_mode=QuantMode.MINMAX_TENSOR if quant == "minmax"
+                                     else QuantMode.UNIFORM_QP)
+            pics = np.arange(1 << p_depth)
+            ref = picture_to_sample_values(pics, sps).tolist()
+            assert [plain_decoder.stream_sample(int(p), sps) for p in pics] == ref, (p_depth, b)
+    sps = StreamParameterSet(sample_bit_depth=8, picture_bit_depth=10)
+    assert [plain_decoder.stream_sample(p, sps) for p in (0, 1, 2, 5, 1021, 1022, 1023)] == \
+        [0, 0, 1, 1, 255, 255, 255]
+    sps = StreamParameterSet(sample_bit_depth=10, picture_bit_depth=8,
+                             quant_mode=QuantMode.UNIFORM_QP)
+    assert [plain_decoder.stream_sample(p, sps) for p in (0, 1, 255)] == [-512, -508, 508]
+
+
+def test_inner_streams_agree(inner_streams):
+    for name, data in inner_streams.items():
+        out = assert_agree(data, what=name)
+        assert out != "reject" and len(out) >= 1, name
+    two_layers = inner_streams["inner_hevc_lossless_layers"]
+    out = assert_agree(two_layers, max_layers=1, what="max_layers=1")
+    assert [fr[1] for fr in out] == [[0], [0]]
+
+
+def test_inner_streams_dropped_and_repeated_units(inner_streams):
+    """Each unit dropped, and each inner_codec_data unit repeated: same decision and output."""
+    for name, data in inner_streams.items():
+        chunks = unit_chunks(data)
+        for k in range(len(chunks)):
+            assert_agree(write_signature() + b"".join(chunks[:k] + chunks[k + 1:]),
+                         what=f"{name} without unit {k}")
+        for k, u in enumerate(iter_units(data)):
+            if u.unit_type == UnitType.INNER_CODEC_DATA:
+                assert_agree(write_signature() + b"".join(chunks[:k + 1] + chunks[k:]),
+                             what=f"{name} with unit {k} twice")
+
+
+def test_inner_decoder_is_injectable(inner_streams):
+    from vcmref.anchors.inner_decoders import decode_inner_pictures
+    from vcmref.errors import ToolError, ToolNotFoundError
+
+    data = inner_streams["inner_vvc_frames"]
+    calls = []
+
+    def recording(codec, inner_data, width, height, depth):
+        calls.append((int(codec), width, height, depth))
+        return decode_inner_pictures(codec, inner_data, width, height, depth)
+
+    frames = plain_decoder.decode(data, inner_decoder=recording)
+    assert calls == [(1, 10, 14, 10)]  # one unit: both frames' pictures, 10x14, 10 bits
+    assert [f.frame_index for f in frames] == [0, 1]
+
+    def as_lists(codec, inner_data, width, height, depth):
+        return decode_inner_pictures(codec, inner_data, width, height, depth).tolist()
+
+    assert plain_outcome(data) == ref_outcome(data)
+    frames_lists = plain_decoder.decode(data, inner_decoder=as_lists)
+    assert [f.samples for f in frames_lists] == [f.samples for f in frames]
+
+    def one_short(codec, inner_data, width, height, depth):
+        return decode_inner_pictures(codec, inner_data, width, height, depth)[:1]
+
+    def failing(*args):
+        raise ToolError("no such picture")
+
+    def missing(*args):
+        raise ToolNotFoundError("no decoder installed")
+
+    def too_small(codec, inner_data, width, height, depth):
+        return decode_inner_pictures(codec, inner_data, width, height, depth)[:, :-1]
+
+    def too_deep(codec, inner_data, width, height, depth):
+        return decode_inner_pictures(codec, inner_data, width, height, depth) | (1 << depth)
+
+    for bad in (one_short, failing, too_small, too_deep):
+        with pytest.raises(BitstreamError):
+            plain_decoder.decode(data, inner_decoder=bad)
+    with pytest.raises(ToolNotFoundError):
+        plain_decoder.decode(data, inner_decoder=missing)

@@ -26,6 +26,12 @@ REQUIRED = [
     "unit_idx_beyond_tile", "broken_layer_dependency", "hash_mismatch",
     "payload_left_frame_header", "min_above_max", "tensor_min_nan", "quant_step_zero",
     "quant_step_negative", "quant_step_infinite", "dequantized_overflow",
+    # inner codec (entropy_coder_idc 1): clauses 4.3, 4.6a, 5.2 rule 8, 5.14
+    "entropy_coder_idc_2", "inner_codec_data_in_rans_stream", "tile_model_in_inner_stream",
+    "data_unit_in_inner_stream", "inner_codec_idc_0", "inner_codec_idc_3",
+    "picture_higher_than_level", "inner_bytes_0", "inner_data_crc_mismatch",
+    "pictures_left_at_end", "frame_without_picture", "inner_codec_data_while_pictures_left",
+    "inner_data_garbage", "inner_data_of_another_frame", "num_pictures_over_decoded",
 ]
 
 

@@ -34,6 +34,8 @@ from vcmref.bitstream.parameter_sets import (
     MAGNITUDE_CLASS_THRESHOLDS,
     MAX_MAGNITUDE_CLASS,
     MAX_SAMPLE_BIT_DEPTH,
+    EntropyCoder,
+    InnerCodec,
     QuantMode,
     StreamParameterSet,
 )
@@ -59,6 +61,7 @@ SYNTAX_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "data_unit": frame_units.data_unit,
     "data_hash": frame_units.data_hash,
     "end_of_stream": frame_units.end_of_stream,
+    "inner_codec_data": frame_units.inner_codec_data,
 }
 STRUCTURES = list(SYNTAX_FUNCTIONS)
 
@@ -321,8 +324,17 @@ def _max_width_tile(v: Any, sps: StreamParameterSet | None) -> bool:
                for layer, li in enumerate(sps.layers) if li.channels[t] > 0)
 
 
+def _picture_vs_sample_depth(compare: Callable[[int, int], bool]) -> Test:
+    """A test on picture_bit_depth_minus1: compare(P, B) with the SPS's sample bit depth B."""
+    def test(v: Any, sps: StreamParameterSet | None) -> bool:
+        assert sps is not None
+        return compare(v + 1, sps.sample_bit_depth)
+    return test
+
+
 def _value_classes() -> list[ValueClass]:
     sps_, fh, tm, du = "stream_parameter_set", "frame_header", "tile_model", "data_unit"
+    ic = "inner_codec_data"
     vc = ValueClass
     out = [
         # unit_header: every unit type, a reserved one (skipped by decoders), layers
@@ -371,6 +383,16 @@ def _value_classes() -> list[ValueClass]:
         vc(sps_, "lane_limit", "= 0 (no limit)", _eq(0)),
         vc(sps_, "lane_limit", "= 1", _eq(1)),
         vc(sps_, "lane_limit", "> 1", _gt(1)),
+        *(vc(sps_, "entropy_coder_idc", f"= {int(e)} ({e.name})", _eq(int(e)))
+          for e in EntropyCoder),
+        *(vc(sps_, "inner_codec_idc", f"= {int(c)} ({c.name})", _eq(int(c)))
+          for c in InnerCodec),
+        vc(sps_, "picture_bit_depth_minus1", "P > B (pictures deeper than samples)",
+           _picture_vs_sample_depth(lambda p, b: p > b)),
+        vc(sps_, "picture_bit_depth_minus1", "P = B", _picture_vs_sample_depth(
+            lambda p, b: p == b)),
+        vc(sps_, "picture_bit_depth_minus1", "P < B (samples deeper than pictures)",
+           _picture_vs_sample_depth(lambda p, b: p < b)),
         # frame header
         vc(fh, "frame_index", "= 0", _eq(0)),
         vc(fh, "frame_index", "> 0", _gt(0)),
@@ -404,6 +426,11 @@ def _value_classes() -> list[ValueClass]:
         # such a unit can have empty ans_data. The suite needs a rewritten unit for it.
         vc(du, "ans_bytes", "= 0 (empty ans_data)", _eq(0)),
         vc(du, "ans_bytes", "> 0", _gt(0)),
+        # inner codec data
+        vc(ic, "frame_index", "= 0", _eq(0)),
+        vc(ic, "frame_index", "> 0", _gt(0)),
+        vc(ic, "num_pictures_minus1", "= 0 (the frame's own picture)", _eq(0)),
+        vc(ic, "num_pictures_minus1", "> 0 (pictures of later frames)", _gt(0)),
     ]
     return out
 
@@ -420,18 +447,49 @@ def _frames_of(view_units: list[InspectedUnit]) -> list[list[InspectedUnit]]:
     return frames
 
 
-_FRAME_UNIT_TYPES = (UnitType.TILE_MODEL, UnitType.DATA_UNIT, UnitType.DATA_HASH)
+_FRAME_UNIT_TYPES = (UnitType.TILE_MODEL, UnitType.DATA_UNIT, UnitType.DATA_HASH,
+                     UnitType.INNER_CODEC_DATA)
 
 
 def _has_hash(frame: list[InspectedUnit]) -> bool:
     return any(iu.unit_type == UnitType.DATA_HASH for iu in frame)
 
 
+def _num_pictures(iu: InspectedUnit) -> int:
+    """N of a traced inner_codec_data unit: num_pictures_minus1 + 1."""
+    return 1 + next(e.value for e in iu.payload if base_name(e.name) == "num_pictures_minus1")
+
+
+def _frame_layers(view: StreamView) -> list[tuple[set[int], set[int]]]:
+    """Per frame: (present layers of clause 5.3, the layers among them whose picture is one
+    left from an earlier inner_codec_data unit, clause 5.14)."""
+    left: dict[int, int] = {}  # layer -> pictures left
+    out = []
+    for frame in view.frames:
+        present = {iu.layer_id for iu in frame if iu.unit_type in _FRAME_UNIT_TYPES}
+        present |= {layer for layer, n in left.items() if n > 0}
+        for iu in frame:
+            if iu.unit_type == UnitType.INNER_CODEC_DATA:
+                left[iu.layer_id] = _num_pictures(iu)
+        carried = {iu.layer_id for iu in frame if iu.unit_type == UnitType.INNER_CODEC_DATA}
+        out.append((present, {layer for layer in present - carried if left.get(layer)}))
+        for layer in present:
+            if left.get(layer):
+                left[layer] -= 1
+    return out
+
+
 def _layers_dropped(view: StreamView) -> bool:
     """A frame with fewer present layers (clause 5.3) than the SPS declares."""
     assert view.sps is not None or not view.frames
-    return any(len({iu.layer_id for iu in frame if iu.unit_type in _FRAME_UNIT_TYPES})
-               < len(view.sps.layers) for frame in view.frames)  # type: ignore[union-attr]
+    return any(len(present) < len(view.sps.layers)  # type: ignore[union-attr]
+               for present, _ in _frame_layers(view))
+
+
+def _picture_left(view: StreamView) -> bool:
+    """A frame that takes its picture of a layer from an earlier frame's inner_codec_data
+    unit (clause 5.14)."""
+    return any(from_earlier for _, from_earlier in _frame_layers(view))
 
 
 def _reserved_in_frame(view: StreamView) -> bool:
@@ -448,6 +506,8 @@ STREAM_CLASSES: tuple[StreamClass, ...] = (
                 lambda v: any(not _has_hash(f) for f in v.frames)),
     StreamClass("a frame with fewer layers than the SPS declares", _layers_dropped),
     StreamClass("a reserved unit inside a frame", _reserved_in_frame),
+    StreamClass("a frame that takes a picture left from an earlier inner_codec_data unit",
+                _picture_left),
 )
 
 VALUE_CLASSES: tuple[ValueClass, ...] = tuple(_value_classes())

@@ -13,6 +13,14 @@ parsing is implemented here: the unit order rules and checks (5.2, 5.3), the til
 (5.7), rANS decoding on the bit stack (5.8), reconstruction (5.9), dequantization in binary32
 (5.10), the layer hash (5.11), the CRC (5.12, checked once more) and the output (5.13).
 
+Streams with `entropy_coder_idc == 1` carry samples as pictures of a video codec (clauses 4.6a,
+5.14). Decoding the inner byte stream to pictures is the video codec's business: it is done by
+an injectable `inner_decoder(inner_codec_idc, inner_data, width, height, bit_depth)` that
+returns the luma pictures as a sequence of rows of ints (any nested sequence, a numpy array
+too), by default `vcmref.anchors.inner_decoders.decode_inner_pictures` (ffmpeg; imported only
+when needed). The picture size and layout, the frame/picture bookkeeping and the mapping of
+picture samples to stream samples are written here from clause 5.14.
+
 Binary32 arithmetic (clause 1.3) uses Python floats (binary64): each single operation on two
 binary32 operands is computed in binary64 and then rounded to binary32 through a `struct`
 round trip. For +, -, * and / this gives the correctly rounded binary32 result (binary64 has
@@ -25,22 +33,26 @@ import hashlib
 import math
 import struct
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vcmref.bitstream.frame_units import (
     DataHash,
     DataUnit,
     FrameHeader,
+    InnerCodecData,
     TileModel,
     data_hash,
     data_unit,
     frame_header,
+    inner_codec_data,
     tile_model,
 )
 from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
 from vcmref.bitstream.syntax import Reader
 from vcmref.bitstream.units import Unit, iter_units
-from vcmref.errors import BitstreamError
+from vcmref.errors import BitstreamError, ToolNotFoundError, VcmrefError
 
 # Clause 2.2: unit types.
 STREAM_PARAMETER_SET = 1
@@ -49,6 +61,26 @@ TILE_MODEL = 3
 DATA_UNIT = 4
 DATA_HASH = 5
 END_OF_STREAM = 6
+INNER_CODEC_DATA = 8
+
+
+def is_reserved(unit_type: int) -> bool:
+    """Clause 2.2: types 7 and 9..127 are reserved."""
+    return unit_type == 7 or 9 <= unit_type <= 127
+
+
+# (inner_codec_idc, inner_data, picture width, height, bit depth P) -> pictures, each a
+# sequence of rows of luma samples (at least height rows of at least width samples)
+InnerDecoder = Callable[[int, bytes, int, int, int], Any]
+
+
+def default_inner_decoder(codec: int, data: bytes, width: int, height: int,
+                          bit_depth: int) -> Any:
+    """ffmpeg's VVC / HEVC decoders (vcmref.anchors.inner_decoders), imported on first use."""
+    from vcmref.anchors.inner_decoders import decode_inner_pictures
+    from vcmref.bitstream.parameter_sets import InnerCodec
+
+    return decode_inner_pictures(InnerCodec(codec), data, width, height, bit_depth)
 
 # Clause 6: MaxUnitPayloadBytes of each level.
 MAX_UNIT_PAYLOAD_BYTES = {10: 1 << 22, 20: 1 << 24, 30: 1 << 26, 40: 1 << 28}
@@ -114,6 +146,15 @@ class OpenFrame:
     tile_models: dict[tuple[int, int], TileModel] = field(default_factory=dict)
     data_units: dict[tuple[int, int, int], DataUnit] = field(default_factory=dict)
     data_hashes: dict[int, DataHash] = field(default_factory=dict)
+    inner_units: dict[int, InnerCodecData] = field(default_factory=dict)
+
+
+@dataclass
+class InnerState:
+    """Clause 5.14: per layer, the pictures of the last inner_codec_data unit not yet taken."""
+
+    decoder: InnerDecoder
+    left: dict[int, list[list[list[int]]]] = field(default_factory=dict)
 
 
 def payload_reader(unit: Unit) -> Reader:
@@ -121,7 +162,7 @@ def payload_reader(unit: Unit) -> Reader:
 
 
 def require_consumed(rd: Reader, unit: Unit) -> None:
-    """Clause 2.2: after parsing a payload of type 1 to 5, no payload bits may be left."""
+    """Clause 2.2: after parsing a payload of type 1 to 5 or 8, no payload bits may be left."""
     if rd.bits_left != 0:
         raise error(f"{unit.label}: {rd.bits_left} payload bits left after the last element")
 
@@ -129,12 +170,15 @@ def require_consumed(rd: Reader, unit: Unit) -> None:
 # --------------------------------------------------------------------------- clause 5.2
 
 
-def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
-    """Decode a stream (clause 5); only layers below `max_layers` when it is given."""
+def decode(data: bytes, max_layers: int | None = None,
+           inner_decoder: InnerDecoder | None = None) -> list[PlainFrame]:
+    """Decode a stream (clause 5); only layers below `max_layers` when it is given.
+    `inner_decoder` decodes inner_data (entropy_coder_idc 1) to pictures (default: ffmpeg)."""
     sps: StreamParameterSet | None = None
     frames: list[PlainFrame] = []
     current: OpenFrame | None = None
     ended = False
+    inner = InnerState(inner_decoder or default_inner_decoder)
     # Clause 2.1 and 4.2: signature, unit headers, payload sizes (checked by iter_units).
     for unit in iter_units(data):
         utype = unit.unit_type
@@ -142,7 +186,7 @@ def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
         if ended:
             raise error(f"{unit.label}: unit after end_of_stream")
         # 5.2 rule 2: reserved types are skipped (clause 2.2).
-        if 7 <= utype <= 127:
+        if is_reserved(utype):
             continue
         # 5.2 rule 3: the first unit of a non-reserved type is the stream parameter set.
         if sps is None:
@@ -156,7 +200,7 @@ def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
         # MaxUnitPayloadBytes (for the units that are not skipped by rule 2).
         if len(unit.payload) > MAX_UNIT_PAYLOAD_BYTES[sps.level_idc]:
             raise error(f"{unit.label}: payload exceeds the level's MaxUnitPayloadBytes")
-        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6.
+        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6 and 8.
         if unit.layer_id >= len(sps.layers):
             raise error(f"{unit.label}: layer_id {unit.layer_id} >= NumLayers")
         # 5.2 rule 5.
@@ -171,7 +215,7 @@ def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
         # 5.2 rule 7.
         if utype == FRAME_HEADER:
             if current is not None:
-                frames.append(decode_frame(sps, current))
+                frames.append(decode_frame(sps, current, inner))
             rd = payload_reader(unit)
             fh = frame_header(rd, FrameHeader(), sps)
             require_consumed(rd, unit)
@@ -179,7 +223,7 @@ def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
                 raise error(f"{unit.label}: frame_index {fh.frame_index} does not increase")
             current = OpenFrame(fh)
             continue
-        # 5.2 rule 8: tile_model, data_unit, data_hash.
+        # 5.2 rule 8: tile_model, data_unit, data_hash, inner_codec_data.
         if current is None:
             raise error(f"{unit.label}: frame unit before any frame header")
         if max_layers is not None and unit.layer_id >= max_layers:
@@ -189,7 +233,12 @@ def decode(data: bytes, max_layers: int | None = None) -> list[PlainFrame]:
     if sps is None:
         raise error("no stream parameter set in the stream")
     if current is not None:
-        frames.append(decode_frame(sps, current))
+        frames.append(decode_frame(sps, current, inner))
+    # Clause 5.14: every picture of an inner_codec_data unit is taken by a frame.
+    for layer, pictures in inner.left.items():
+        if pictures:
+            raise error(f"layer {layer}: {len(pictures)} pictures of an inner_codec_data unit "
+                        "that no frame takes")
     if not ended:
         raise error("no end_of_stream unit")
     return frames
@@ -199,6 +248,13 @@ def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
     """Clause 5.2 rule 8: parse the unit, check its frame_index and its key."""
     rd = payload_reader(unit)
     layer = unit.layer_id
+    # Before parsing: tile models and data units only with entropy_coder_idc 0,
+    # inner_codec_data only with entropy_coder_idc 1.
+    inner_stream = int(sps.entropy_coder) == 1
+    if inner_stream and unit.unit_type in (TILE_MODEL, DATA_UNIT):
+        raise error(f"{unit.label}: a tile model or data unit with entropy_coder_idc 1")
+    if not inner_stream and unit.unit_type == INNER_CODEC_DATA:
+        raise error(f"{unit.label}: inner_codec_data with entropy_coder_idc 0")
     if unit.unit_type == TILE_MODEL:
         tm = tile_model(rd, TileModel(), sps)
         require_consumed(rd, unit)
@@ -212,6 +268,13 @@ def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
             raise error(f"{unit.label}: data_crc32 mismatch")
         index, key = du.frame_index, (layer, du.tensor_idx, du.unit_idx)
         store, value = fr.data_units, du
+    elif unit.unit_type == INNER_CODEC_DATA:
+        ic = inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
+        require_consumed(rd, unit)
+        # Clause 4.6a: data_crc32 as in a data unit (checked once more here).
+        if zlib.crc32(unit.payload[:-4]) != int.from_bytes(unit.payload[-4:], "big"):
+            raise error(f"{unit.label}: data_crc32 mismatch")
+        index, key, store, value = ic.frame_index, layer, fr.inner_units, ic
     else:
         dh = data_hash(rd, DataHash(), sps)
         require_consumed(rd, unit)
@@ -245,9 +308,10 @@ def layer_channels_of(sps: StreamParameterSet, t: int, layer: int) -> list[int]:
     return channel_order[s : s + sps.layers[layer].channels[t]]
 
 
-def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
+def decode_frame(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState) -> PlainFrame:
     """Clause 5.3."""
     fi = fr.header.frame_index
+    inner_stream = int(sps.entropy_coder) == 1
     # 1. Present layers.
     present = set()
     for key in fr.tile_models:
@@ -256,6 +320,12 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
         present.add(key[0])
     for key in fr.data_hashes:
         present.add(key)
+    for key in fr.inner_units:
+        present.add(key)
+    if inner_stream:
+        for layer, pictures in inner.left.items():
+            if pictures:
+                present.add(layer)
     layers = sorted(present)
     # 2. Dependencies.
     for layer in layers:
@@ -267,6 +337,8 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
     # 3. Each present layer, each tensor.
     for layer in layers:
         hash_input = bytearray()
+        if inner_stream:
+            picture = take_picture(sps, fr, inner, layer)
         for t, ti in enumerate(sps.tensors):
             n = sps.layers[layer].channels[t]
             if n == 0:
@@ -279,18 +351,10 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
                                     "which carries none of its channels")
                 continue
             geom = tile_geometry(sps, t, layer)
-            model = fr.tile_models.get((layer, t))
-            if model is None:
-                raise error(f"frame {fi}: no tile model for layer {layer} tensor {t}")
-            for key in fr.data_units:
-                if key[0] == layer and key[1] == t and key[2] >= geom.num_units:
-                    raise error(f"frame {fi}: unit_idx {key[2]} >= NumUnits {geom.num_units}")
-            tables = frequency_tables(sps, model)
-            for u in range(geom.num_units):
-                du = fr.data_units.get((layer, t, u))
-                if du is None:
-                    raise error(f"frame {fi}: data unit ({layer}, {t}, {u}) is missing")
-                decode_data_unit(sps, geom, u, model, tables, du.ans_data, samples[t])
+            if inner_stream:
+                place_tile(sps, picture, t, layer, geom, samples[t])
+            else:
+                decode_tile(sps, fr, t, layer, geom, samples[t])
             plane = ti.height * ti.width
             for c in geom.channels:
                 dequantize_channel(sps, fr.header, t, c, samples[t], values[t])
@@ -309,6 +373,24 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame) -> PlainFrame:
         values={ti.name: b"".join(struct.pack(">f", v) for v in values[t])
                 for t, ti in enumerate(sps.tensors)},
     )
+
+
+def decode_tile(sps: StreamParameterSet, fr: OpenFrame, t: int, layer: int, geom: Geometry,
+                out: list[int]) -> None:
+    """Clause 5.3 step 3 with entropy_coder_idc 0: the tile's model and data units."""
+    fi = fr.header.frame_index
+    model = fr.tile_models.get((layer, t))
+    if model is None:
+        raise error(f"frame {fi}: no tile model for layer {layer} tensor {t}")
+    for key in fr.data_units:
+        if key[0] == layer and key[1] == t and key[2] >= geom.num_units:
+            raise error(f"frame {fi}: unit_idx {key[2]} >= NumUnits {geom.num_units}")
+    tables = frequency_tables(sps, model)
+    for u in range(geom.num_units):
+        du = fr.data_units.get((layer, t, u))
+        if du is None:
+            raise error(f"frame {fi}: data unit ({layer}, {t}, {u}) is missing")
+        decode_data_unit(sps, geom, u, model, tables, du.ans_data, out)
 
 
 # --------------------------------------------------------------------------- clause 5.4, 5.5
@@ -355,6 +437,107 @@ def cell_parts(g: Geometry, u: int) -> list[tuple[int, int, int]]:
         if a < b:
             parts.append((k, a - top, b - top))
     return parts
+
+
+# --------------------------------------------------------------------------- clause 5.14
+
+
+def picture_size(sps: StreamParameterSet, layer: int) -> tuple[int, int]:
+    """(width, height) of layer l's picture: Max over t of TileWidth(t, l), sum over t of
+    TileHeight(t, l), over the tensors the layer carries."""
+    width = 0
+    height = 0
+    for t in range(len(sps.tensors)):
+        if sps.layers[layer].channels[t] > 0:
+            g = tile_geometry(sps, t, layer)
+            width = max(width, g.cols * g.cell_width)
+            height += g.tile_height
+    return width, height
+
+
+def picture_top(sps: StreamParameterSet, t: int, layer: int) -> int:
+    """Top(t): the sum of TileHeight(t', l) over t' < t (0 for tensors the layer omits)."""
+    top = 0
+    for u in range(t):
+        if sps.layers[layer].channels[u] > 0:
+            top += tile_geometry(sps, u, layer).tile_height
+    return top
+
+
+def take_picture(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState,
+                 layer: int) -> list[list[int]]:
+    """Clause 5.14, taking the picture: decode the frame's inner_codec_data unit of the layer,
+    if any, then take the first picture left."""
+    fi = fr.header.frame_index
+    left = inner.left.get(layer, [])
+    ic = fr.inner_units.get(layer)
+    if ic is not None:
+        if left:
+            raise error(f"frame {fi} layer {layer}: inner_codec_data while {len(left)} "
+                        "pictures of the previous one are left")
+        width, height = picture_size(sps, layer)
+        p_depth = sps.picture_bit_depth  # picture_bit_depth_minus1 + 1
+        try:
+            decoded = inner.decoder(int(sps.inner_codec), ic.inner_data, width, height,
+                                    p_depth)
+        except ToolNotFoundError:
+            raise
+        except VcmrefError as e:
+            raise error(f"frame {fi} layer {layer}: inner_data does not decode: {e}") from None
+        left = [picture_rows(pic, width, height, p_depth, fi, layer) for pic in decoded]
+        # Clause 4.6a: exactly N pictures.
+        if len(left) != ic.num_pictures:
+            raise error(f"frame {fi} layer {layer}: inner_data decodes to {len(left)} "
+                        f"pictures, num_pictures_minus1 + 1 is {ic.num_pictures}")
+        inner.left[layer] = left
+    if not left:
+        raise error(f"frame {fi} layer {layer}: no inner_codec_data carries its picture")
+    return left.pop(0)
+
+
+def picture_rows(picture: Sequence[Sequence[int]], width: int, height: int, p_depth: int,
+                 fi: int, layer: int) -> list[list[int]]:
+    """Clause 4.6a: the top-left width x height part of a decoded luma picture, as ints, each
+    of bit depth P."""
+    if hasattr(picture, "tolist"):  # a numpy array from the default inner decoder
+        picture = picture.tolist()
+    rows = [list(row) for row in picture]
+    if len(rows) < height or any(len(r) < width for r in rows[:height]):
+        raise error(f"frame {fi} layer {layer}: a decoded picture is smaller than "
+                    f"{width}x{height}")
+    out = [[int(v) for v in r[:width]] for r in rows[:height]]
+    for r in out:
+        for v in r:
+            if v < 0 or v >= 1 << p_depth:
+                raise error(f"frame {fi} layer {layer}: picture sample {v} is not {p_depth}-bit")
+    return out
+
+
+def stream_sample(p: int, sps: StreamParameterSet) -> int:
+    """Clause 5.14, sample values: picture sample p (bit depth P) to stream sample v."""
+    b = sps.sample_bit_depth
+    pd = sps.picture_bit_depth
+    sample_min, sample_max = sample_range(sps)
+    if pd > b:
+        return min(((p + (1 << (pd - b - 1))) >> (pd - b)) + sample_min, sample_max)
+    if pd == b:
+        return p + sample_min
+    return (p << (b - pd)) + sample_min
+
+
+def place_tile(sps: StreamParameterSet, picture: list[list[int]], t: int, layer: int,
+               g: Geometry, out: list[int]) -> None:
+    """Clause 5.14, placement: the sample at picture row Top(t) + y, column x, inside cell k,
+    is channel LayerChannels(t, l)[k]'s sample at row y mod H[t], column x mod W[t]."""
+    top = picture_top(sps, t, layer)
+    plane = g.cell_height * g.cell_width
+    for k, c in enumerate(g.channels):
+        y0 = (k // g.cols) * g.cell_height
+        x0 = (k % g.cols) * g.cell_width
+        for row in range(g.cell_height):
+            src = picture[top + y0 + row]
+            for col in range(g.cell_width):
+                out[c * plane + row * g.cell_width + col] = stream_sample(src[x0 + col], sps)
 
 
 # --------------------------------------------------------------------------- clause 5.6

@@ -4,7 +4,12 @@ Every case starts from a small valid stream made by the reference encoder (seede
 bytes are the same on every run) and breaks exactly one rule of docs/spec.md: the container
 (clause 2), an element's legal range (clause 4), the unit order (clause 5.2), frames and
 layers (clause 5.3), entropy decoding (clause 5.8), reconstruction and dequantization
-(clauses 5.9, 5.10), hashes and CRCs (clauses 5.11, 5.12) or a level limit (clause 6).
+(clauses 5.9, 5.10), hashes and CRCs (clauses 5.11, 5.12), inner codec pictures (clauses
+4.6a, 5.14) or a level limit (clause 6).
+
+The inner-codec cases (entropy_coder_idc 1) start from the suite's valid inner-codec streams
+(`vcmref.conformance.cases`, external cases: the committed bytes, since video encoders need not
+give the same bytes everywhere), so they follow those streams when they are rebuilt.
 
 A conforming decoder rejects each case. The reference decoder raises a BitstreamError whose
 element (without loop indices, see `vcmref.bitstream.syntax.base_name`) is `element` and whose
@@ -35,10 +40,12 @@ from vcmref.bitstream.bitio import BitWriter
 from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
+    InnerCodecData,
     TileModel,
     binary32_bits,
     data_unit,
     frame_header,
+    inner_codec_data,
     tile_model,
 )
 from vcmref.bitstream.inspect import inspect_stream
@@ -166,6 +173,8 @@ def sps_payload_unchecked(s: StreamParameterSet, *, quant_mode: int | None = Non
     if int(s.entropy_coder) == 0:
         b.u(3, s.direct_token_log2).u(4, s.max_magnitude_class)
         b.ue(s.wavefront_block_size).ue(s.lane_limit)
+    else:
+        b.u(8, int(s.inner_codec)).u(4, s.picture_bit_depth - 1)
     return b.align().getvalue()
 
 
@@ -264,6 +273,10 @@ class _Stream:
 
     def frame_header(self, index: int) -> FrameHeader:
         return frame_header(Reader(self.payload(index)), FrameHeader(), self.sps)
+
+    def inner_codec_data(self, index: int) -> InnerCodecData:
+        return inner_codec_data(Reader(self.payload(index)), InnerCodecData(), self.sps,
+                                self.payload(index))
 
 
 def _unit(unit_type: UnitType, layer: int, fn, *args) -> bytes:
@@ -517,8 +530,8 @@ def _sps_cases(out: list[RejectCase]) -> None:
     add("tile_padding_value_negative", "tile_padding_value -1 with minmax samples",
         with_sps(sps_payload_unchecked(changed(tile_padding_value=-1))),
         "tile_padding_value", "outside its legal range")
-    add("entropy_coder_idc_1", "entropy_coder_idc 1 (range [0, 0])",
-        _patch_element(base, 0, "entropy_coder_idc", 1), "entropy_coder_idc",
+    add("entropy_coder_idc_2", "entropy_coder_idc 2 (range [0, 1])",
+        _patch_element(base, 0, "entropy_coder_idc", 2), "entropy_coder_idc",
         "outside its legal range")
     add("direct_token_log2_7", "direct_token_log2 7 (range [2, 6])",
         _patch_element(base, 0, "direct_token_log2", 7), "direct_token_log2",
@@ -812,12 +825,134 @@ def _overflow_cases(out: list[RejectCase]) -> None:
         "model_id", "outside its legal range"))
 
 
-def reject_cases() -> list[RejectCase]:
-    """The must-reject streams, in a fixed order, with the same bytes on every call."""
+def _inner_bases(valid: dict[str, bytes] | None) -> dict[str, bytes]:
+    """The suite's inner-codec streams the inner cases start from: from `valid` (name ->
+    bytes, as generated) when given, else the committed streams."""
+    from vcmref.conformance.cases import CASES, case_stream
+
+    names = {"vvc": "inner_vvc_frames", "hevc": "inner_hevc_lossless_layers"}
+    by_name = {c.name: c for c in CASES}
+    return {key: valid[name] if valid is not None and name in valid
+            else case_stream(by_name[name]) for key, name in names.items()}
+
+
+def _inner_cases(out: list[RejectCase], valid: dict[str, bytes] | None) -> None:
+    """Inner codec streams (entropy_coder_idc 1): clauses 4.3, 4.6a, 5.2 rule 8, 5.14."""
+    add = _adder(out)
+    bases = _inner_bases(valid)
+    # VVC: one layer, two frames, one inner_codec_data unit (frame 0) with both pictures
+    v = _Stream(bases["vvc"])
+    vsps = v.sps
+    vfh = v.indices(UnitType.FRAME_HEADER)
+    (vic,) = v.indices(UnitType.INNER_CODEC_DATA)
+    assert v.inner_codec_data(vic).num_pictures == 2 and vfh[0] < vic < vfh[1]
+    # HEVC: two layers, two frames, one inner_codec_data unit per layer and frame
+    h = _Stream(bases["hevc"])
+    hsps = h.sps
+    hic = h.indices(UnitType.INNER_CODEC_DATA)
+    assert len(hic) == 4 and len(hsps.layers) == 2
+    r = _Stream(_bases()["minmax"])
+    rfh = r.indices(UnitType.FRAME_HEADER)[0]
+
+    def inner_unit(stream: _Stream, index: int, **change) -> bytes:
+        ic = stream.inner_codec_data(index)
+        for k, val in change.items():
+            setattr(ic, k, val)
+        return _unit(UnitType.INNER_CODEC_DATA, stream.units[index].layer_id, inner_codec_data,
+                     ic, stream.sps)
+
+    # unit types and entropy coders (clause 4.6a, 5.2 rule 8)
+    add("inner_codec_data_in_rans_stream", "an inner_codec_data unit in a stream with "
+        "entropy_coder_idc 0", r.inserted(rfh + 1, h.chunks[hic[0]]), "unit_type",
+        "whose entropy_coder_idc is 0")
+    add("tile_model_in_inner_stream", "a tile model in a stream with entropy_coder_idc 1",
+        v.inserted(vic, r.chunks[r.indices(UnitType.TILE_MODEL)[0]]), "unit_type",
+        "whose entropy_coder_idc is 1")
+    add("data_unit_in_inner_stream", "a data unit in a stream with entropy_coder_idc 1",
+        v.inserted(vic + 1, r.chunks[r.indices(UnitType.DATA_UNIT)[0]]), "unit_type",
+        "whose entropy_coder_idc is 1")
+    # stream parameter set (clause 4.3)
+    for idc in (0, 3):
+        add(f"inner_codec_idc_{idc}", f"inner_codec_idc {idc} (range [1, 2])",
+            _patch_element(v.data, 0, "inner_codec_idc", idc), "inner_codec_idc",
+            "outside its legal range")
+    tall = copy.deepcopy(vsps)
+    tall.tensors = [TensorInfo(f"t{i}", 1, 1024, 1) for i in range(5)]
+    tall.layers = [LayerInfo([1] * 5)]
+    tall.tile_layouts = [TileLayout(None, 0, [1]) for _ in range(5)]
+    add("picture_higher_than_level", "five 1x1024x1 tensors stacked in a picture 5120 samples "
+        "high at level 10 (MaxTileDimension 4096)",
+        v.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
+                                 sps_payload_unchecked(tall))),
+        "picture_bit_depth_minus1", "exceeds level 10's 4096")
+    # inner_codec_data syntax (clause 4.6a)
+    ic = v.inner_codec_data(vic)
+    body = _Bits().ue(ic.frame_index).ue(ic.num_pictures - 1).ue(0).align().getvalue()
+    body += struct.pack(">I", zlib.crc32(body))
+    add("inner_bytes_0", "inner_codec_data with inner_bytes 0 (range [1, "
+        "MaxUnitPayloadBytes])", v.replaced(vic, write_unit(UnitType.INNER_CODEC_DATA, 0, body)),
+        "inner_bytes", "outside its legal range")
+    c = bytearray(v.chunks[vic])
+    c[-1] ^= 0x01
+    add("inner_data_crc_mismatch", "an inner_codec_data unit whose data_crc32 has its last bit "
+        "flipped", v.replaced(vic, bytes(c)), "data_crc32", "does not match")
+    add("payload_left_inner_codec_data", "an inner_codec_data payload with one extra byte after "
+        "data_crc32", v.replaced(vic, write_unit(UnitType.INNER_CODEC_DATA, 0,
+                                                 v.payload(vic) + b"\x00")),
+        "payload_size", "bytes of payload left after the last element")
+    add("inner_codec_data_frame_index", "the inner_codec_data unit of frame 0 with frame_index 1",
+        h.replaced(hic[0], inner_unit(h, hic[0], frame_index=1)), "frame_index",
+        "inside frame 0")
+    add("duplicate_inner_codec_data", "an inner_codec_data unit twice in a frame",
+        h.inserted(hic[0], h.chunks[hic[0]]), "unit_type", "a second inner_codec_data")
+    # pictures and frames (clause 5.14)
+    add("pictures_left_at_end", "num_pictures_minus1 1 but the stream ends after the first "
+        "frame: a picture no frame takes", v.without(*range(vfh[1], len(v.chunks) - 1)),
+        "num_pictures_minus1", "more pictures")
+    add("num_pictures_over_decoded", "num_pictures_minus1 2 for an inner_data that decodes to "
+        "2 pictures", v.replaced(vic, inner_unit(v, vic, num_pictures=3)), "inner_data",
+        "expected 3")
+    hframe1 = [i for i in hic if h.frame_of(i) == 1 and h.units[i].layer_id == 1]
+    add("frame_without_picture", "frame 1 without the inner_codec_data unit of layer 1, whose "
+        "data_hash is kept: no picture for a present layer", h.without(*hframe1), "unit_type",
+        "no inner_codec_data carries its picture")
+    add("inner_codec_data_while_pictures_left", "a second inner_codec_data unit (frame_index 1) "
+        "in frame 1 while the picture of frame 1 from frame 0's unit is still left",
+        v.inserted(vfh[1] + 1, inner_unit(v, vic, frame_index=1)), "frame_index",
+        "pictures of the layer's previous one are unused")
+    # the inner byte stream and what it decodes to (clauses 4.6a, 5.11)
+    add("inner_data_garbage", "inner_data replaced by bytes that hold no NAL unit (no start "
+        "code), CRC recomputed: the inner decoder finds no picture",
+        v.replaced(vic, inner_unit(v, vic, inner_data=bytes(range(1, 201)))), "inner_data",
+        "decoder rejects inner_data")
+    f0l0, f1l0 = (i for i in hic if h.units[i].layer_id == 0)
+    add("inner_data_of_another_frame", "frame 0's layer-0 unit carries the (valid) byte stream "
+        "of frame 1, CRC recomputed: the decoded samples differ from the data hash",
+        h.replaced(f0l0, inner_unit(h, f0l0, inner_data=h.inner_codec_data(f1l0).inner_data)),
+        "decoded_md5", "the stream says")
+    add("picture_bit_depth_mismatch", "picture_bit_depth_minus1 11 (P = 12) for an inner "
+        "stream of 10-bit pictures", _patch_element(v.data, 0, "picture_bit_depth_minus1", 11),
+        "inner_data", "decode at 10 bits")
+    add("inner_codec_idc_mismatch", "inner_codec_idc 1 (VVC) for an HEVC byte stream",
+        _patch_element(h.data, 0, "inner_codec_idc", 1), "inner_data",
+        "decoder rejects inner_data")
+    big = copy.deepcopy(vsps)
+    big.tensors[0].height = 12  # tile of tensor 0: 2 x 2 cells of 12 x 4: picture 10 x 30
+    add("picture_larger_than_decoded", "tensor 0 12 samples high instead of 4: the layer's "
+        "picture (10x30) is larger than the decoded 16x16 pictures",
+        v.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
+                                 sps_payload_unchecked(big))),
+        "inner_data", "smaller than")
+
+
+def reject_cases(valid: dict[str, bytes] | None = None) -> list[RejectCase]:
+    """The must-reject streams, in a fixed order, with the same bytes on every call. `valid`:
+    the valid suite streams by case name (for the inner-codec cases; default: committed)."""
     out: list[RejectCase] = []
     _container_cases(out)
     _sps_cases(out)
     _frame_cases(out)
     _tile_cases(out)
     _overflow_cases(out)
+    _inner_cases(out, valid)
     return out

@@ -1,4 +1,8 @@
-"""The checker: runs the suite against the reference decoder or any decoder command."""
+"""The checker: runs the suite against the reference decoder or any decoder command.
+
+Inner-codec streams (entropy_coder_idc 1; the manifest's `needs`) also need a decoder of the
+inner video codec: the reference decoder uses the ffmpeg of imageio-ffmpeg; when it is missing
+those streams fail with a message that says so."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from vcmref.conformance.suite import (
     samples_bytes,
     values_bytes,
 )
-from vcmref.errors import BitstreamError
+from vcmref.errors import BitstreamError, ToolNotFoundError
 from vcmref.refsw.decoder import Decoder
 
 PLACEHOLDERS = ("{bitstream}", "{output}")
@@ -37,6 +41,8 @@ def check_reference(entry: SuiteEntry, data: bytes) -> tuple[bool, str]:
     """Decode with the reference decoder in this process."""
     try:
         result = Decoder().decode(data)
+    except ToolNotFoundError as e:
+        return False, f"needs {', '.join(entry.needs) or 'an inner codec decoder'}: {e}"
     except BitstreamError as e:
         if entry.expect == "decode":
             return False, f"rejected: {e}"
@@ -104,6 +110,8 @@ def run_suite(suite_dir: Path = SUITE_DIR, command: str | None = None,
             passed, detail = check_reference(entry, path.read_bytes())
         else:
             passed, detail = check_command(entry, path, command, timeout)
+            if not passed and entry.needs:
+                detail += f" (the stream needs an {' and '.join(entry.needs)})"
         outcomes.append(Outcome(entry.name, entry.expect, passed, detail,
                                 time.perf_counter() - t0))
     return outcomes

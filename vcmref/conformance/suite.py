@@ -1,14 +1,24 @@
 """The suite on disk: streams, their manifest with the MD5s of the decoded output, and the
-command that regenerates it byte for byte."""
+command that regenerates it byte for byte (the inner-codec streams, made with external video
+encoders, are kept as committed unless rebuilt on purpose: see `generate`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vcmref.assets import REPO_ROOT
+from vcmref.bitstream.parameter_sets import (
+    EntropyCoder,
+    InnerCodec,
+    StreamParameterSet,
+    stream_parameter_set,
+)
+from vcmref.bitstream.syntax import Reader
+from vcmref.bitstream.units import UnitType, iter_units
+from vcmref.errors import BitstreamError
 from vcmref.refsw.decoder import Decoder, DecodeResult
 
 SUITE_DIR = REPO_ROOT / "conformance_streams"
@@ -46,30 +56,59 @@ class SuiteEntry:
     expect: str = "decode"  # or "reject"
     element: str | None = None  # for reject: the element the error must name
     reason: str = ""  # for reject: a substring of the error message
+    # what a decoder needs besides itself: the inner codec's decoder for entropy_coder_idc 1
+    needs: list[str] = field(default_factory=list)
 
 
-def generate(out_dir: Path = SUITE_DIR) -> list[SuiteEntry]:
-    """Write every stream of the suite and its manifest into out_dir; return the entries."""
-    from vcmref.conformance.cases import CASES
+INNER_DECODER_NEEDED = {InnerCodec.H266_VVC: "H.266/VVC decoder",
+                        InnerCodec.H265_HEVC: "H.265/HEVC decoder"}
+
+
+def needs_of(data: bytes) -> list[str]:
+    """The inner codec decoder a stream needs (its first stream parameter set, if it parses,
+    says entropy_coder_idc 1), else nothing."""
+    try:
+        for unit in iter_units(data):
+            if unit.unit_type == UnitType.STREAM_PARAMETER_SET:
+                sps = stream_parameter_set(Reader(unit.payload), StreamParameterSet())
+                if sps.entropy_coder == EntropyCoder.INNER_CODEC:
+                    return [INNER_DECODER_NEEDED[sps.inner_codec]]
+                return []
+    except BitstreamError:
+        pass
+    return []
+
+
+def generate(out_dir: Path = SUITE_DIR, rebuild_external: bool = False) -> list[SuiteEntry]:
+    """Write every stream of the suite and its manifest into out_dir; return the entries.
+
+    The external cases (inner-codec streams, whose bytes depend on the video encoder's version)
+    are copied from the committed suite when it has them; `rebuild_external` (or deleting the
+    committed file) encodes them anew. The must-reject cases built on them follow."""
+    from vcmref.conformance.cases import CASES, case_stream
     from vcmref.conformance.reject import reject_cases
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "reject").mkdir(exist_ok=True)
     entries = []
+    built: dict[str, bytes] = {}
     for case in CASES:
-        data = case.build()
+        data = case_stream(case, rebuild=rebuild_external)
+        built[case.name] = data
         result = Decoder().decode(data)
-        (out_dir / f"{case.name}.vcm").write_bytes(data)
         entries.append(SuiteEntry(
             case.name, f"{case.name}.vcm", hashlib.sha256(data).hexdigest(), case.description,
             list(case.exercises), len(result.frames), md5(samples_bytes(result)),
-            md5(values_bytes(result))))
-    for rc in reject_cases():
+            md5(values_bytes(result)), needs=needs_of(data)))
+    rejects = reject_cases(built)
+    for name, data in built.items():
+        (out_dir / f"{name}.vcm").write_bytes(data)
+    for rc in rejects:
         rel = f"reject/{rc.name}.vcm"
         (out_dir / rel).write_bytes(rc.data)
         entries.append(SuiteEntry(rc.name, rel, hashlib.sha256(rc.data).hexdigest(),
                                   rc.description, [], 0, "", "", "reject", rc.element,
-                                  rc.reason))
+                                  rc.reason, needs_of(rc.data)))
     manifest = {"version": MANIFEST_VERSION,
                 "sample_file": "per frame, per tensor in SPS order: C*H*W samples row-major, "
                                "big-endian int32",
