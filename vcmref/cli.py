@@ -258,6 +258,79 @@ def bdrate(
     _run(go)
 
 
+def _open_dataset(annotations: Path | None, images: Path, count: int | None):
+    from vcmref.eval.datasets import coco_dataset, image_folder
+
+    ds = coco_dataset(annotations, images) if annotations is not None else image_folder(images)
+    return ds.subset(count=count) if count is not None else ds
+
+
+@app.command()
+def features(
+    images: Annotated[Path, typer.Argument(help="image folder")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for the .npz files")],
+    annotations: Annotated[Path | None, typer.Option(help="COCO instances JSON of the images "
+                                                     "(default: every image of the folder)")]
+    = None,
+    split: Annotated[str, typer.Option(help="split point: backbone or neck")] = "backbone",
+    model: Annotated[Path | None, typer.Option(help="YOLOX-Nano ONNX file (default: the shared "
+                                               "reference model)")] = None,
+    sha256: Annotated[str | None, typer.Option(help="expected sha256 of the model file")]
+    = None,
+    count: Annotated[int | None, typer.Option(help="only the first N images")] = None,
+) -> None:
+    """Write the reference detector's split-point features of each image to .npz files."""
+
+    def go() -> None:
+        from vcmref.tasks.inference import export_features
+        from vcmref.tasks.yolox import YoloxDetector
+
+        detector = YoloxDetector(model, sha256=sha256)
+        ds = _open_dataset(annotations, images, count)
+        t0 = time.perf_counter()
+        paths = export_features(detector, ds, split, output)
+        dt = time.perf_counter() - t0
+        typer.echo(f"{output}: {len(paths)} feature files at split {split!r} "
+                   f"({', '.join(detector.split_labels(split))}) in {dt:.1f} s")
+
+    _run(go)
+
+
+@app.command()
+def detect(
+    images: Annotated[Path, typer.Argument(help="image folder")],
+    annotations: Annotated[Path, typer.Option(help="COCO instances JSON (ground truth)")],
+    split: Annotated[str | None, typer.Option(help="run split (front then back) at this "
+                                              "point instead of the whole network")] = None,
+    model: Annotated[Path | None, typer.Option(help="YOLOX-Nano ONNX file")] = None,
+    count: Annotated[int | None, typer.Option(help="only the first N images")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="also write the detections (JSON)")] = None,
+) -> None:
+    """Run the reference detector on uncompressed images and print COCO mAP."""
+
+    def go() -> None:
+        import json
+
+        from vcmref.eval.task_metrics import coco_map
+        from vcmref.tasks.inference import detections
+        from vcmref.tasks.yolox import YoloxDetector
+
+        detector = YoloxDetector(model)
+        ds = _open_dataset(annotations, images, count)
+        t0 = time.perf_counter()
+        dets = detections(detector, ds, split)
+        dt = time.perf_counter() - t0
+        if output is not None:
+            write_atomic(output, json.dumps(dets).encode())
+        result = coco_map(ds.coco_ground_truth(), dets)
+        typer.echo(f"{len(ds)} images, {len(dets)} detections in {dt:.1f} s "
+                   f"({'split at ' + split if split else 'whole network'}): "
+                   f"mAP@[.5:.95] {result.map:.4f}, mAP@.5 {result.map50:.4f}")
+
+    _run(go)
+
+
 @app.command()
 def decode(
     stream: Annotated[Path, typer.Argument(help="vcmref stream")],

@@ -1,0 +1,1 @@
+"""Task networks split at named points: the machine side of coding for machines."""

@@ -1,0 +1,53 @@
+"""Bilinear resizing of uint8 images, bit-exact with OpenCV's ``cv2.resize(INTER_LINEAR)``.
+
+Detectors such as YOLOX were trained and evaluated with OpenCV's resize; reproducing its
+reference accuracy needs the same samples. OpenCV computes, for each destination column
+``dx``, ``f = (dx + 0.5) * (1 / (dst_w / src_w)) - 0.5`` in binary32, ``x0 = floor(f)`` and
+``a = f - x0``. For columns, ``x0 < 0`` gives ``x0 = 0, a = 0`` and ``x0 >= src_w - 1`` gives
+``x0 = src_w - 1, a = 0``; rows keep their fraction and only clip the row indices. The weights
+are ``round(2048 * (1 - a))`` and ``round(2048 * a)`` (round half to even). The horizontal pass
+sums the weighted samples as integers; the vertical pass combines two such rows r0, r1 with
+row weights w0, w1 as ``(((w0 * (r0 >> 4)) >> 16) + ((w1 * (r1 >> 4)) >> 16) + 2) >> 2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COEF_BITS = 11
+COEF_SCALE = 1 << COEF_BITS
+
+
+def _taps(src: int, dst: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """Source indices and 11-bit weights; `clamp` zeroes the fraction outside the source
+    (OpenCV does so for columns; for rows it only clips the row indices)."""
+    scale = 1.0 / (np.float64(dst) / np.float64(src))  # as OpenCV: 1 / inv_scale
+    f = ((np.arange(dst, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    x0 = np.floor(f).astype(np.int64)
+    a = (f - x0.astype(np.float32)).astype(np.float32)
+    if clamp:
+        low = x0 < 0
+        x0[low], a[low] = 0, 0
+        high = x0 >= src - 1
+        x0[high], a[high] = src - 1, 0
+    w0 = np.rint((np.float32(1) - a) * np.float32(COEF_SCALE)).astype(np.int64)
+    w1 = np.rint(a * np.float32(COEF_SCALE)).astype(np.int64)
+    return np.clip(x0, 0, src - 1), np.clip(x0 + 1, 0, src - 1), w0, w1
+
+
+def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an (H, W) or (H, W, C) uint8 image to (height, width), as cv2.INTER_LINEAR."""
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 (H, W[, C]) image, got {image.dtype} {image.shape}")
+    if width < 1 or height < 1:
+        raise ValueError(f"target size {width}x{height} must be positive")
+    src = image.astype(np.int64)
+    x0, x1, wx0, wx1 = _taps(image.shape[1], width, clamp=True)
+    y0, y1, wy0, wy1 = _taps(image.shape[0], height, clamp=False)
+    col = (1, -1) + (1,) * (image.ndim - 2)
+    row = (-1,) + (1,) * (image.ndim - 1)
+    rows = src[:, x0] * wx0.reshape(col) + src[:, x1] * wx1.reshape(col)
+    r0, r1 = rows[y0] >> 4, rows[y1] >> 4
+    out = (((wy0.reshape(row) * r0) >> 16) + ((wy1.reshape(row) * r1) >> 16) + 2) >> 2
+    return np.clip(out, 0, 255).astype(np.uint8)
