@@ -82,13 +82,36 @@ def code_image(rgb: np.ndarray, codec: VideoCodec | str, qp: int, *, matrix: str
         luma = np.pad(y, ((0, h % 2), (0, w % 2)), mode="edge")
         seq = YuvSequence((luma[None], cb[None], cr[None]), fmt, bit_depth)
     coded = codec.code(seq, qp)
-    dy, dcb, dcr = (p[0] for p in coded.decoded.planes)
-    dy = dy[:h, :w]
-    decoded = YuvSequence((dy[None], dcb[None], dcr[None]), fmt, bit_depth)
-    decoded_rgb = color.ycbcr_to_rgb((dy, dcb, dcr), matrix=matrix, full_range=full_range,
-                                     bit_depth=bit_depth, chroma=chroma,
-                                     rgb_bit_depth=rgb_bit_depth)
+    decoded, decoded_rgb = _cropped_rgb(coded.decoded, h, w, matrix, full_range, rgb_bit_depth)
     return ImageCodingResult(codec.name, qp, matrix, full_range, bit_depth, chroma,
                              rgb_bit_depth, bool(padded), coded.bitstream, source, decoded,
                              decoded_rgb, coded.encode_s, coded.decode_s, coded.qp_report,
                              coded.commands)
+
+
+def _cropped_rgb(decoded: YuvSequence, height: int, width: int, matrix: str, full_range: bool,
+                 rgb_bit_depth: int) -> tuple[YuvSequence, np.ndarray]:
+    """The decoded picture with its luma cropped to the image, and its R'G'B'."""
+    dy, dcb, dcr = (p[0] for p in decoded.planes)
+    dy = dy[:height, :width]
+    cropped = YuvSequence((dy[None], dcb[None], dcr[None]), decoded.chroma_format,
+                          decoded.bit_depth)
+    rgb = color.ycbcr_to_rgb((dy, dcb, dcr), matrix=matrix, full_range=full_range,
+                             bit_depth=decoded.bit_depth, chroma=decoded.chroma_format.value,
+                             rgb_bit_depth=rgb_bit_depth)
+    return cropped, rgb
+
+
+def decode_image(bitstream: bytes, codec: VideoCodec | str, width: int, height: int, *,
+                 matrix: str, full_range: bool, bit_depth: int, chroma: str = "420",
+                 rgb_bit_depth: int = 8) -> np.ndarray:
+    """The R'G'B' image of a bitstream that `code_image` wrote with the same settings."""
+    if isinstance(codec, str):
+        codec = get_codec(codec)
+    fmt = ChromaFormat(chroma)
+    ph, pw = (height + height % 2, width + width % 2) if fmt is ChromaFormat.YUV420 else (
+        height, width)
+    like = YuvSequence(tuple(np.zeros((1, *fmt.plane_shape(p, ph, pw)), np.uint16)
+                             for p in range(fmt.num_planes)), fmt, bit_depth)
+    decoded, _ = codec.decode(bitstream, like)
+    return _cropped_rgb(decoded, height, width, matrix, full_range, rgb_bit_depth)[1]
