@@ -487,6 +487,98 @@ def conform(
     _run(go)
 
 
+def _progress_printer(label: str):
+    """A rich progress bar (jobs done, failures, time left) for interactive runs."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                   TextColumn("left"), TimeRemainingColumn(), transient=False)
+    task = bar.add_task(label, total=None, failed=0)
+
+    def update(done: int, total: int, failed: int, job: str) -> None:
+        bar.update(task, completed=done, total=total, failed=failed)
+
+    return bar, update
+
+
+def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: int,
+            scheduler: str | None, phase: str, report: bool, say=typer.echo):
+    """Load, run and report one config; returns the run summary."""
+    from vcmref.ctc.config import load_config
+    from vcmref.ctc.runner import run
+
+    cfg = load_config(config, overrides)
+    run_dir = run_dir or Path("runs") / cfg.name
+    bar, update = _progress_printer(cfg.name)
+    with bar:
+        summary = run(cfg, run_dir, workers=workers, scheduler=scheduler, phase=phase,
+                      progress=update)
+    say(f"{cfg.name}: {summary.total} jobs, {summary.skipped} already done, {summary.done} run "
+        f"({len(summary.failed)} failed) in {summary.seconds:.1f} s -> {run_dir}")
+    for job, error in summary.failed[:20]:
+        say(f"  failed: {job}: {error}")
+    if len(summary.failed) > 20:
+        say(f"  ... and {len(summary.failed) - 20} more (see {run_dir}/results)")
+    if report and phase != "encode":
+        from vcmref.ctc.report import write_report
+
+        paths = write_report(run_dir)
+        say(f"report: {paths.get('html', run_dir / 'report')}")
+    return summary
+
+
+@app.command()
+def ctc(
+    config: Annotated[str, typer.Argument(help="config file, or the name of one in "
+                                          "ctc_configs/ (e.g. fcm_coco_detection)")],
+    run_dir: Annotated[Path | None, typer.Option(help="run directory (default: "
+                                                 "runs/CONFIG_NAME); a rerun resumes it")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY.PATH=VALUE "
+                                                   "(YAML value; repeatable)")] = None,
+    workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address, "
+                                                  "or 'local' for a LocalCluster")] = None,
+    phase: Annotated[str, typer.Option(help="all, encode (bitstreams only) or evaluate "
+                                       "(decode and evaluate existing bitstreams)")] = "all",
+    no_report: Annotated[bool, typer.Option("--no-report", help="do not write the report")]
+    = False,
+) -> None:
+    """Run a CTC config: every item x codec x rate point, resumable, then the report.
+
+    Exits 1 when a job failed (the others still ran; the summary lists the failures)."""
+    summary = _run(lambda: run_ctc(config, run_dir, set_ or [], workers, scheduler, phase,
+                                   not no_report))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a CTC run directory")],
+) -> None:
+    """(Re)write a run's report: CSV tables, the XLSX workbook and the HTML page."""
+
+    def go() -> None:
+        from vcmref.ctc.report import write_report
+
+        if not (run_dir / "config.resolved.yaml").is_file():
+            raise CliError(f"{run_dir}: not a CTC run directory (no config.resolved.yaml)")
+        paths = write_report(run_dir)
+        for kind, path in paths.items():
+            typer.echo(f"{kind}: {path}")
+
+    _run(go)
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="folder for the demo's files")] = Path(

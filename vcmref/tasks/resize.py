@@ -42,12 +42,17 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
         raise ValueError(f"expected a uint8 (H, W[, C]) image, got {image.dtype} {image.shape}")
     if width < 1 or height < 1:
         raise ValueError(f"target size {width}x{height} must be positive")
-    src = image.astype(np.int64)
-    x0, x1, wx0, wx1 = _taps(image.shape[1], width, clamp=True)
-    y0, y1, wy0, wy1 = _taps(image.shape[0], height, clamp=False)
+    # int32 is exact: a row sum is at most 255 * 2049, a product at most 2049 * 32656.
+    x0, x1, wx0, wx1 = (a.astype(np.int32) for a in _taps(image.shape[1], width, clamp=True))
+    y0, y1, wy0, wy1 = (a.astype(np.int32) for a in _taps(image.shape[0], height, clamp=False))
     col = (1, -1) + (1,) * (image.ndim - 2)
     row = (-1,) + (1,) * (image.ndim - 1)
-    rows = src[:, x0] * wx0.reshape(col) + src[:, x1] * wx1.reshape(col)
-    r0, r1 = rows[y0] >> 4, rows[y1] >> 4
-    out = (((wy0.reshape(row) * r0) >> 16) + ((wy1.reshape(row) * r1) >> 16) + 2) >> 2
+    needed = np.unique(np.concatenate([y0, y1]))  # horizontal pass on used rows only
+    src = image[needed]
+    rows = (src[:, x0].astype(np.int32) * wx0.reshape(col)
+            + src[:, x1].astype(np.int32) * wx1.reshape(col)) >> 4
+    at = np.searchsorted(needed, np.arange(image.shape[0]))
+    out = ((wy0.reshape(row) * rows[at[y0]]) >> 16) + ((wy1.reshape(row) * rows[at[y1]]) >> 16)
+    out += 2
+    out >>= 2
     return np.clip(out, 0, 255).astype(np.uint8)

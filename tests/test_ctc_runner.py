@@ -1,0 +1,208 @@
+"""The CTC runner on small real runs: configs validated with clear messages, jobs resumable
+after a real kill, the Dask path on a LocalCluster, repeatable results, failures recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from vcmref.cli import app
+from vcmref.ctc.config import ConfigError, load_config, parse_config
+from vcmref.ctc.runner import failures, run
+
+
+def _images(folder: Path, count: int = 2, size: tuple[int, int] = (96, 64)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[: size[1], : size[0]]
+    for k in range(count):
+        rgb = np.stack([(x * (3 + k)) % 256, (y * 5 + 40 * k) % 256, (x + y) % 256], -1)
+        Image.fromarray(rgb.astype(np.uint8)).save(folder / f"img{k}.png")
+    return folder
+
+
+def _doc(images: Path, points: int = 3) -> dict:
+    return {
+        "name": "tiny", "description": "test",
+        "dataset": {"kind": "folder", "images": str(images)},
+        "metrics": ["psnr_rgb", "psnr_y"],
+        "anchor": "hevc",
+        "codecs": {
+            "hevc": {"kind": "image-anchor", "rate_parameter": "qp",
+                     "points": [27, 32, 37, 42][:points],
+                     "params": {"codec": "x265", "bit_depth": 8,
+                                "codec_options": {"preset": "ultrafast"}}},
+            "vcmref": {"kind": "vcmref-image", "rate_parameter": "step",
+                       "points": [4, 8, 16, 32][:points],
+                       "params": {"quant": "step", "bit_depth": 9}},
+        },
+    }
+
+
+def _records(run_dir: Path) -> dict[str, dict]:
+    out = {}
+    for path in sorted(run_dir.glob("results/*/*/*.json")):
+        rec = json.loads(path.read_text())
+        for key in ("encode_s", "decode_s", "eval_s"):
+            rec.pop(key, None)
+        out[str(path.relative_to(run_dir))] = rec
+    return out
+
+
+def test_run_writes_one_record_per_job_and_resumes(tmp_path) -> None:
+    cfg = parse_config(_doc(_images(tmp_path / "img")), "tiny.yaml")
+    first = run(cfg, tmp_path / "run")
+    assert (first.total, first.skipped, first.done, first.failed) == (12, 0, 12, [])
+    records = _records(tmp_path / "run")
+    assert len(records) == 12
+    rec = records["results/hevc/0/img0.json"]
+    assert rec["status"] == "ok" and rec["bits"] > 0 and rec["pixels"] == 96 * 64
+    assert rec["bpp"] == rec["bits"] / rec["pixels"]
+    assert 25 < rec["metrics"]["psnr_rgb"] < 80
+    assert (tmp_path / "run" / "bitstreams" / "hevc" / "0" / "img0.bin").stat().st_size * 8 \
+        == rec["bits"]
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert prov["versions"]["numpy"] and prov["encoders"]["ffmpeg"]["version"]
+    again = run(cfg, tmp_path / "run")
+    assert (again.skipped, again.done) == (12, 0)
+
+
+def test_repeated_runs_give_identical_results(tmp_path) -> None:
+    cfg = parse_config(_doc(_images(tmp_path / "img"), points=2), "tiny.yaml")
+    run(cfg, tmp_path / "a")
+    run(cfg, tmp_path / "b")
+    assert _records(tmp_path / "a") == _records(tmp_path / "b")
+    for path in (tmp_path / "a" / "bitstreams").rglob("*.bin"):
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_encode_then_evaluate_equals_all(tmp_path) -> None:
+    cfg = parse_config(_doc(_images(tmp_path / "img"), points=2), "tiny.yaml")
+    enc = run(cfg, tmp_path / "split", phase="encode")
+    assert enc.done == 8 and not list((tmp_path / "split").glob("results/*/*/*.json"))
+    run(cfg, tmp_path / "split", phase="evaluate")
+    run(cfg, tmp_path / "whole")
+    assert _records(tmp_path / "split") == _records(tmp_path / "whole")
+
+
+def test_a_failing_job_is_recorded_and_the_others_run(tmp_path) -> None:
+    doc = _doc(_images(tmp_path / "img"), points=2)
+    doc["codecs"]["vcmref"]["params"]["bit_depth"] = 40  # the encoder refuses it
+    summary = run(parse_config(doc, "tiny.yaml"), tmp_path / "run")
+    assert len(summary.failed) == 4 and summary.done == 8
+    assert all("bit depth 40" in err for _, err in summary.failed)
+    assert len(failures(tmp_path / "run")) == 4
+    ok = [r for r in _records(tmp_path / "run").values() if r["status"] == "ok"]
+    assert len(ok) == 4
+
+
+def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path) -> None:
+    """A real SIGKILL in the middle of a run: the restart keeps every finished record."""
+    cfg_path = tmp_path / "tiny.yaml"
+    import yaml
+
+    doc = _doc(_images(tmp_path / "img", count=4, size=(160, 128)), points=4)
+    cfg_path.write_text(yaml.safe_dump(doc))
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vcmref", "ctc", str(cfg_path), "--run-dir", str(run_dir),
+           "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(list(run_dir.glob("results/*/*/*.json"))) >= 5:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: (p.stat().st_mtime_ns, p.read_bytes())
+                for p in run_dir.glob("results/*/*/*.json")}
+    assert 5 <= len(finished) < 32, "the run must be killed in the middle"
+    summary = run(load_config(cfg_path), run_dir)
+    assert summary.skipped == len(finished) and summary.done == 32 - len(finished)
+    assert not summary.failed
+    for path, (mtime, data) in finished.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data
+    assert len(list(run_dir.glob("results/*/*/*.json"))) == 32
+    assert not list(run_dir.rglob(".*.part"))
+
+
+def test_two_local_workers(tmp_path) -> None:
+    cfg = parse_config(_doc(_images(tmp_path / "img"), points=2), "tiny.yaml")
+    summary = run(cfg, tmp_path / "pool", workers=2)
+    assert summary.done == 8 and not summary.failed
+    run(cfg, tmp_path / "serial")
+    assert _records(tmp_path / "pool") == _records(tmp_path / "serial")
+
+
+def test_dask_local_cluster(tmp_path) -> None:
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    cfg = parse_config(_doc(_images(tmp_path / "img"), points=2), "tiny.yaml")
+    summary = run(cfg, tmp_path / "dask", workers=2, scheduler="local")
+    assert summary.done == 8 and not summary.failed
+    run(cfg, tmp_path / "serial")
+    assert _records(tmp_path / "dask") == _records(tmp_path / "serial")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.update(anchor="vvc"), "anchor: expected the name of one of the codecs"),
+    (lambda d: d["codecs"]["hevc"].update(kind="h267"), "codecs.hevc.kind: expected one of"),
+    (lambda d: d["codecs"]["hevc"].update(points=[]), "codecs.hevc.points: expected a non-empty"),
+    (lambda d: d.update(metrics=["psnr", "map"]), "metrics[0]: expected one of"),
+    (lambda d: d.update(metrics=["map"]), "metrics[0]: expected a task section"),
+    (lambda d: d.update(colour="red"), "colour: unknown key"),
+    (lambda d: d["dataset"].update(count=0), "dataset.count: expected an integer >= 1"),
+    (lambda d: d["codecs"]["vcmref"].update(kind="vcmref-features"),
+     "codecs.vcmref.kind: expected an image codec kind when task.split is not set"),
+])
+def test_config_errors_name_the_key(tmp_path, change, message) -> None:
+    doc = _doc(tmp_path)
+    change(doc)
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, "my.yaml")
+    assert str(info.value).startswith("my.yaml: ") and message in str(info.value)
+
+
+def test_shipped_configs_load_and_overrides_apply() -> None:
+    for name in ("fcm_coco_detection", "vcm_coco_images", "human_kodak", "demo",
+                 "demo_machine"):
+        assert load_config(name).codecs
+    cfg = load_config("fcm_coco_detection", ["dataset.count=2", "codecs.vcmref.points=[0.5]"])
+    assert cfg.dataset.count == 2 and cfg.codecs["vcmref"].points == [0.5]
+    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+        load_config("demo", ["oops"])
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config("nope")
+
+
+def test_run_dir_of_another_config_is_refused(tmp_path) -> None:
+    images = _images(tmp_path / "img")
+    run(parse_config(_doc(images, points=1), "tiny.yaml"), tmp_path / "run")
+    with pytest.raises(ConfigError, match="holds a run of another configuration"):
+        run(parse_config(_doc(images, points=2), "tiny.yaml"), tmp_path / "run")
+
+
+def test_cli_ctc_and_report(tmp_path) -> None:
+    import yaml
+
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(_doc(_images(tmp_path / "img"), points=3)))
+    res = CliRunner().invoke(app, ["ctc", str(cfg_path), "--run-dir", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "12 jobs" in res.output and "report:" in res.output
+    assert (tmp_path / "r" / "report" / "report.html").is_file()
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "r")])
+    assert res.exit_code == 0 and "html" in res.output
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 1 and "not a CTC run directory" in res.output
+    res = CliRunner().invoke(app, ["ctc", str(cfg_path), "--set", "anchor=nope"])
+    assert res.exit_code == 1 and "anchor: expected" in res.output

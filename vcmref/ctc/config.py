@@ -1,0 +1,254 @@
+"""CTC configs: YAML files in ctc_configs/, validated with messages that name the file, the key
+and what was expected; `--set key.path=value` overrides; `${shared}`, `${repo}` and `${env:X}`
+expand in strings."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vcmref.assets import REPO_ROOT, shared_dir
+from vcmref.errors import VcmrefError
+
+CODEC_KINDS = ("vcmref-features", "feature-anchor", "image-anchor", "vcmref-image")
+DATASET_KINDS = ("coco", "folder", "skimage")
+METRICS = ("psnr_rgb", "psnr_y", "ms_ssim", "feature_psnr", "map")
+_VAR = re.compile(r"\$\{(shared|repo|env:[A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(VcmrefError):
+    """A config that is not as documented: names the file, the key and what was expected."""
+
+
+@dataclass
+class DatasetConfig:
+    kind: str
+    images: str | None = None
+    annotations: str | None = None
+    count: int | None = None
+    ids: list[Any] | None = None
+    names: list[str] | None = None  # skimage: which sample images
+
+
+@dataclass
+class TaskConfig:
+    model: str = "yolox-nano"
+    model_path: str | None = None
+    sha256: str | None = None
+    split: str | None = None  # None: remote inference on decoded images
+    ground_truth: str = "annotations"  # or "pseudo"
+    pseudo_score_threshold: float = 0.5
+
+
+@dataclass
+class CodecConfig:
+    name: str
+    kind: str
+    rate_parameter: str
+    points: list[Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    points_per_item: dict[str, list[Any]] = field(default_factory=dict)
+
+    def item_points(self, item_name: str) -> list[Any]:
+        return self.points_per_item.get(item_name, self.points)
+
+
+@dataclass
+class CtcConfig:
+    name: str
+    description: str
+    dataset: DatasetConfig
+    task: TaskConfig | None
+    metrics: list[str]
+    anchor: str
+    codecs: dict[str, CodecConfig]
+    source: str = "<config>"
+    raw: dict[str, Any] = field(default_factory=dict)  # the resolved document
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.raw, sort_keys=False)
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match) -> str:
+            key = m.group(1)
+            if key == "shared":
+                return str(shared_dir())
+            if key == "repo":
+                return str(REPO_ROOT)
+            return os.environ.get(key[4:], "")
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    return value
+
+
+def apply_override(doc: dict[str, Any], assignment: str, source: str) -> None:
+    """Apply `key.path=value` (the value parsed as YAML) to the document."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{source}: override {assignment!r}: expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: override {assignment!r}: value is not YAML ({e})") from None
+    parts = key.strip().split(".")
+    node = doc
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            if part in node:
+                raise ConfigError(f"{source}: override {key}: {'.'.join(parts[:i + 1])} is not "
+                                  "a mapping")
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, expected: str, got: Any = None) -> ConfigError:
+        found = "" if got is None else f", got {got!r}"
+        return ConfigError(f"{self.source}: {key}: expected {expected}{found}")
+
+    def mapping(self, doc: Any, key: str) -> dict[str, Any]:
+        if not isinstance(doc, dict):
+            raise self.fail(key, "a mapping", doc)
+        return doc
+
+    def get(self, doc: dict, key: str, path: str, kind: type | tuple, required: bool = True,
+            default: Any = None) -> Any:
+        if key not in doc or doc[key] is None:
+            if required:
+                raise self.fail(f"{path}{key}", f"a value ({_kind_name(kind)})")
+            return default
+        value = doc[key]
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.fail(f"{path}{key}", _kind_name(kind), value)
+        if not isinstance(value, kind):
+            raise self.fail(f"{path}{key}", _kind_name(kind), value)
+        return value
+
+    def unknown(self, doc: dict, allowed: tuple[str, ...], path: str) -> None:
+        extra = sorted(set(doc) - set(allowed))
+        if extra:
+            raise ConfigError(f"{self.source}: {path}{extra[0]}: unknown key; expected one of "
+                              f"{', '.join(allowed)}")
+
+
+def _kind_name(kind: type | tuple) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", float: "a number", list: "a list",
+             dict: "a mapping", bool: "true or false"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
+    """Validate a loaded document into a CtcConfig."""
+    c = _Checker(source)
+    doc = c.mapping(doc, "(top level)")
+    c.unknown(doc, ("name", "description", "dataset", "task", "metrics", "anchor", "codecs"), "")
+    name = c.get(doc, "name", "", str)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise c.fail("name", "letters, digits, '_', '.', '-' only", name)
+    ds = c.mapping(c.get(doc, "dataset", "", dict), "dataset")
+    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names"), "dataset.")
+    kind = c.get(ds, "kind", "dataset.", str)
+    if kind not in DATASET_KINDS:
+        raise c.fail("dataset.kind", f"one of {', '.join(DATASET_KINDS)}", kind)
+    dataset = DatasetConfig(kind, c.get(ds, "images", "dataset.", str, kind != "skimage"),
+                            c.get(ds, "annotations", "dataset.", str, kind == "coco"),
+                            c.get(ds, "count", "dataset.", int, False),
+                            c.get(ds, "ids", "dataset.", list, False),
+                            c.get(ds, "names", "dataset.", list, False))
+    if dataset.count is not None and dataset.count < 1:
+        raise c.fail("dataset.count", "an integer >= 1", dataset.count)
+    task = None
+    if doc.get("task") is not None:
+        t = c.mapping(doc["task"], "task")
+        c.unknown(t, ("model", "model_path", "sha256", "split", "ground_truth",
+                      "pseudo_score_threshold"), "task.")
+        task = TaskConfig(c.get(t, "model", "task.", str, False, "yolox-nano"),
+                          c.get(t, "model_path", "task.", str, False),
+                          c.get(t, "sha256", "task.", str, False),
+                          c.get(t, "split", "task.", str, False),
+                          c.get(t, "ground_truth", "task.", str, False, "annotations"),
+                          float(c.get(t, "pseudo_score_threshold", "task.", (int, float), False,
+                                      0.5)))
+        if task.model != "yolox-nano":
+            raise c.fail("task.model", "yolox-nano (the reference detector)", task.model)
+        if task.ground_truth not in ("annotations", "pseudo"):
+            raise c.fail("task.ground_truth", "annotations or pseudo", task.ground_truth)
+        if task.ground_truth == "annotations" and dataset.kind != "coco":
+            raise c.fail("task.ground_truth", "pseudo for a dataset without annotations",
+                         task.ground_truth)
+    metrics = c.get(doc, "metrics", "", list)
+    for i, m in enumerate(metrics):
+        if m not in METRICS:
+            raise c.fail(f"metrics[{i}]", f"one of {', '.join(METRICS)}", m)
+        if m == "map" and task is None:
+            raise c.fail(f"metrics[{i}]", "a task section for metric map", m)
+    codecs_doc = c.mapping(c.get(doc, "codecs", "", dict), "codecs")
+    if not codecs_doc:
+        raise c.fail("codecs", "at least one codec")
+    codecs = {}
+    for cname, cd in codecs_doc.items():
+        path = f"codecs.{cname}."
+        cd = c.mapping(cd, f"codecs.{cname}")
+        c.unknown(cd, ("kind", "rate_parameter", "points", "params", "points_per_item"), path)
+        ckind = c.get(cd, "kind", path, str)
+        if ckind not in CODEC_KINDS:
+            raise c.fail(f"{path}kind", f"one of {', '.join(CODEC_KINDS)}", ckind)
+        split_needed = ckind in ("vcmref-features", "feature-anchor")
+        if split_needed and (task is None or task.split is None):
+            raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "
+                         "(feature codecs code split-point tensors)", ckind)
+        if not split_needed and task is not None and task.split is not None:
+            raise c.fail(f"{path}kind", "a feature codec kind when task.split is set", ckind)
+        points = c.get(cd, "points", path, list)
+        if not points:
+            raise c.fail(f"{path}points", "a non-empty list of rate points")
+        per_item = c.get(cd, "points_per_item", path, dict, False, {})
+        for item, plist in per_item.items():
+            if not isinstance(plist, list) or len(plist) != len(points):
+                raise c.fail(f"{path}points_per_item.{item}",
+                             f"a list of {len(points)} points (as many as points)", plist)
+        codecs[str(cname)] = CodecConfig(str(cname), ckind,
+                                         c.get(cd, "rate_parameter", path, str), points,
+                                         c.get(cd, "params", path, dict, False, {}), per_item)
+    anchor = c.get(doc, "anchor", "", str)
+    if anchor not in codecs:
+        raise c.fail("anchor", f"the name of one of the codecs ({', '.join(codecs)})", anchor)
+    return CtcConfig(name, c.get(doc, "description", "", str, False, ""), dataset, task,
+                     list(metrics), anchor, codecs, source, doc)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> CtcConfig:
+    """Read, override, expand and validate a config file."""
+    path = Path(path)
+    if not path.is_file():
+        builtin = REPO_ROOT / "ctc_configs" / f"{path}.yaml"
+        if builtin.is_file():
+            path = builtin
+        else:
+            raise ConfigError(f"{path}: no such config file (nor ctc_configs/{path.name}.yaml)")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
+    doc = copy.deepcopy(doc) if isinstance(doc, dict) else doc
+    for assignment in overrides or []:
+        if not isinstance(doc, dict):
+            break
+        apply_override(doc, assignment, str(path))
+    return parse_config(_expand(doc), str(path))
