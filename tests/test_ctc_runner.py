@@ -206,3 +206,31 @@ def test_cli_ctc_and_report(tmp_path) -> None:
     assert res.exit_code == 1 and "not a CTC run directory" in res.output
     res = CliRunner().invoke(app, ["ctc", str(cfg_path), "--set", "anchor=nope"])
     assert res.exit_code == 1 and "anchor: expected" in res.output
+
+
+def test_fcm_track_on_coco_gives_tables_and_bd_rate(tmp_path) -> None:
+    """The FCM-style track, on 2 COCO images and 4 rate points per codec: the tables exist and
+    the vcmref codec has a BD-rate against the VVC feature anchor (feature PSNR) and BD rows
+    for mAP with their warnings."""
+    from vcmref.ctc.report import write_report
+    from vcmref.tasks.yolox import default_model_path
+
+    cfg = load_config("fcm_coco_detection", [
+        "dataset.count=2", "codecs.vvc-feature-anchor.points=[27,32,37,42]",
+        "codecs.vcmref.points=[0.4,0.8,1.6,3.2]"])
+    if not (Path(cfg.dataset.annotations).is_file() and default_model_path().is_file()):
+        pytest.skip("shared COCO subset or YOLOX-Nano model not found (set VCMREF_SHARED)")
+    summary = run(cfg, tmp_path / "fcm", workers=2)
+    assert summary.done == 16 and not summary.failed
+    paths = write_report(tmp_path / "fcm")
+    import csv
+
+    rows = list(csv.DictReader(paths["bd_rate.csv"].read_text().splitlines()))
+    psnr = [r for r in rows if r["test_codec"] == "vcmref" and r["metric"] == "feature_psnr"
+            and r["class"] == "all"]
+    assert {r["method"] for r in psnr} == {"pchip-jctvc", "cubic-m33", "akima"}
+    assert all(r["bd_rate_pct"] for r in psnr)
+    assert any(r["metric"] == "mAP" for r in rows)
+    per_point = list(csv.DictReader(paths["per_point.csv"].read_text().splitlines()))
+    assert {r["codec"] for r in per_point} == {"vvc-feature-anchor", "vcmref"}
+    assert all(0 <= float(r["mAP"]) <= 1 for r in per_point if r["class"] == "all")

@@ -531,7 +531,7 @@ def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: in
         from vcmref.ctc.report import write_report
 
         paths = write_report(run_dir)
-        say(f"report: {paths.get('html', run_dir / 'report')}")
+        say(f"report: {paths['report.html']}")
     return summary
 
 
@@ -583,13 +583,23 @@ def report(
 def demo(
     workdir: Annotated[Path, typer.Option(help="folder for the demo's files")] = Path(
         "vcmref-demo"),
+    model: Annotated[Path | None, typer.Option(help="YOLOX-Nano ONNX file for the machine "
+                                               "part (default: the shared reference model, "
+                                               "if present)")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes for the CTC runs")] = 2,
+    codec_only: Annotated[bool, typer.Option("--codec-only", help="only the codec round "
+                                             "trip, no CTC run")] = False,
 ) -> None:
-    """Round trip an embedded example tensor through encode, inspect, extract and decode."""
+    """The codec round trip on an embedded tensor, then a small CTC run with its report."""
 
     def go() -> None:
-        from vcmref.demo import run_demo
+        from vcmref.demo import run_ctc_demo, run_demo
 
         run_demo(workdir, typer.echo)
+        if codec_only:
+            return
+        for path in run_ctc_demo(workdir, model, workers, typer.echo):
+            typer.echo(f"HTML report: {path.resolve()}")
 
     _run(go)
 

@@ -1,5 +1,6 @@
 """The README's first command: an embedded example tensor through encode, inspect, extract and
-decode, with the checks a user would make by hand."""
+decode, with the checks a user would make by hand; then a small CTC run on photographs that
+scikit-image ships (human viewing, and machine vision when the reference detector is found)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,28 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> None:
     if err > DEMO_STEP / 2 + 1e-6 or not same:
         raise RuntimeError("demo round trip failed")
     say(f"done: files in {workdir}/")
+
+
+def run_ctc_demo(workdir: Path, model: Path | None, workers: int,
+                 say: Callable[[str], None] = print) -> list[Path]:
+    """The demo configs: human viewing always; the machine part when a model is available.
+    Returns the HTML reports."""
+    from vcmref.cli import run_ctc
+    from vcmref.tasks.yolox import default_model_path
+
+    reports = []
+    say("6. CTC demo, human viewing: 4 photographs from scikit-image, VVC (anchor) against "
+        "HEVC and the vcmref codec, PSNR and MS-SSIM")
+    run_ctc("demo", workdir / "runs" / "demo", [], workers, None, "all", True, say)
+    reports.append(workdir / "runs" / "demo" / "report" / "report.html")
+    path = model if model is not None else default_model_path()
+    if path.is_file():
+        say(f"7. CTC demo, machine vision: YOLOX-Nano ({path}) split at its backbone, the vcmref "
+            "codec against the VVC feature anchor, mAP on pseudo ground truth (task fidelity)")
+        run_ctc("demo_machine", workdir / "runs" / "demo_machine",
+                [f"task.model_path={path}"], workers, None, "all", True, say)
+        reports.append(workdir / "runs" / "demo_machine" / "report" / "report.html")
+    else:
+        say(f"7. machine vision part skipped: no task model at {path} (pass --model with a "
+            "YOLOX-Nano ONNX file from the YOLOX release page to add it)")
+    return reports
