@@ -562,6 +562,36 @@ def ctc(
 
 
 @app.command()
+def search(
+    config: Annotated[str, typer.Argument(help="config file or ctc_configs/ name")],
+    codec: Annotated[str, typer.Option(help="the config's codec whose rate points to find")],
+    bpp: Annotated[list[float] | None, typer.Option(help="target bits per pixel "
+                                                    "(repeatable), QP per item")] = None,
+    drop: Annotated[list[float] | None, typer.Option(help="target mAP drop against "
+                                                     "uncompressed (repeatable), one QP")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="run directory for the search's cache "
+                                                 "(default: runs/CONFIG_NAME-search)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write the config "
+                                                "with the points found")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY.PATH=VALUE")]
+    = None,
+) -> None:
+    """Find the rate points (QP or step) that hit target bitrates or mAP drops."""
+
+    def go() -> None:
+        from vcmref.ctc.config import load_config
+        from vcmref.ctc.search import run_search
+
+        if bool(bpp) == bool(drop):
+            raise CliError("give target --bpp values or target --drop values (one kind)")
+        directory = run_dir or Path("runs") / f"{load_config(config, set_ or []).name}-search"
+        typer.echo(run_search(config, codec, bpp=bpp or None, drops=drop or None,
+                              run_dir=directory, out=output, overrides=set_ or []))
+
+    _run(go)
+
+
+@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a CTC run directory")],
 ) -> None:

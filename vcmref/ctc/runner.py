@@ -63,14 +63,16 @@ def _state(run_dir: Path) -> dict[str, Any]:
     return _STATE
 
 
-def _dataset(run_dir: Path):
+def dataset_of(run_dir: Path):
+    """The run's dataset, opened once per process."""
     st = _state(run_dir)
     if st["dataset"] is None:
         st["dataset"] = open_dataset(st["cfg"], Path(run_dir))
     return st["dataset"]
 
 
-def _model(run_dir: Path):
+def model_of(run_dir: Path):
+    """The run's task model, loaded once per process."""
     st = _state(run_dir)
     if st["model"] is None:
         from vcmref.tasks.yolox import YoloxDetector
@@ -125,15 +127,15 @@ def _write_skimage(names: list[str], folder: Path) -> None:
 
 # -- one job ------------------------------------------------------------------------------------
 
-def _features(run_dir: Path, item) -> dict[str, np.ndarray]:
+def features_of(run_dir: Path, item) -> dict[str, np.ndarray]:
     """The item's uncompressed split tensors, computed once per run and cached."""
     cfg = _state(run_dir)["cfg"]
     path = Path(run_dir) / "features" / f"{item.name}.npz"
     if path.is_file():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    model = _model(run_dir)
-    prepared = model.preprocess(_dataset(run_dir).load_image(item), item.id)
+    model = model_of(run_dir)
+    prepared = model.preprocess(dataset_of(run_dir).load_image(item), item.id)
     tensors = model.front(prepared, cfg.task.split)
     import io
 
@@ -146,9 +148,9 @@ def _features(run_dir: Path, item) -> dict[str, np.ndarray]:
 def _encode(run_dir: Path, job: Job) -> tuple[bytes, float]:
     cfg = _state(run_dir)["cfg"]
     codec = make_codec(cfg.codecs[job.codec])
-    item = _dataset(run_dir)[job.item_id]
-    data = (_features(run_dir, item) if codec.input == "features"
-            else _dataset(run_dir).load_image(item))
+    item = dataset_of(run_dir)[job.item_id]
+    data = (features_of(run_dir, item) if codec.input == "features"
+            else dataset_of(run_dir).load_image(item))
     start = time.perf_counter()
     bitstream = codec.encode(data, job.point)
     encode_s = time.perf_counter() - start
@@ -168,7 +170,7 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
 
     cfg = _state(run_dir)["cfg"]
     codec = make_codec(cfg.codecs[job.codec])
-    item = _dataset(run_dir)[job.item_id]
+    item = dataset_of(run_dir)[job.item_id]
     start = time.perf_counter()
     decoded = codec.decode(bitstream, item.width, item.height, job.point)
     decode_s = time.perf_counter() - start
@@ -177,18 +179,18 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
     detections = None
     samples = None
     if codec.input == "features":
-        original = _features(run_dir, item)
+        original = features_of(run_dir, item)
         samples = int(sum(v.size for v in original.values()))
         if "feature_psnr" in cfg.metrics:
             x = np.concatenate([original[k].ravel() for k in sorted(original)])
             y = np.concatenate([np.asarray(decoded[k]).ravel() for k in sorted(original)])
             metrics["feature_psnr"] = quality.feature_psnr(x, y)
         if "map" in cfg.metrics:
-            model = _model(run_dir)
+            model = model_of(run_dir)
             detections = model.back(decoded, model.prepared_for(item.width, item.height,
                                                                 item.id), cfg.task.split)
     else:
-        original = _dataset(run_dir).load_image(item)
+        original = dataset_of(run_dir).load_image(item)
         if "psnr_rgb" in cfg.metrics:
             metrics["psnr_rgb"] = quality.psnr_rgb(original, decoded).rgb
         if "psnr_y" in cfg.metrics:
@@ -196,7 +198,7 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
         if "ms_ssim" in cfg.metrics:
             metrics["ms_ssim"] = quality.ms_ssim(_luma(original), _luma(decoded), 255)
         if "map" in cfg.metrics:
-            detections = _model(run_dir).full(decoded, item.id)
+            detections = model_of(run_dir).full(decoded, item.id)
     eval_s = time.perf_counter() - start
     bits = 8 * len(bitstream)
     pixels = item.width * item.height
@@ -315,11 +317,11 @@ def prepare_ground_truth(cfg: CtcConfig, run_dir: Path) -> None:
     path = run_dir / "ground_truth.json"
     if path.is_file():
         return
-    ds = _dataset(run_dir)
+    ds = dataset_of(run_dir)
     if cfg.task.ground_truth == "pseudo":
         from vcmref.tasks.inference import pseudo_ground_truth
 
-        gt = pseudo_ground_truth(_model(run_dir), ds, cfg.task.pseudo_score_threshold)
+        gt = pseudo_ground_truth(model_of(run_dir), ds, cfg.task.pseudo_score_threshold)
     else:
         gt = ds.coco_ground_truth()
     write_json(path, gt)
@@ -379,7 +381,7 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
     start = time.perf_counter()
     prepare_run(cfg, run_dir)
     _state(run_dir)
-    ds = _dataset(run_dir)
+    ds = dataset_of(run_dir)
     if phase != "encode":
         prepare_ground_truth(cfg, run_dir)
     jobs = expand_jobs(cfg, [(it.id, it.name) for it in ds])
