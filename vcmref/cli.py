@@ -5,15 +5,15 @@ Heavy imports (numpy, the codec) happen inside the commands so that `vcmref --he
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from vcmref.fileio import write_atomic
 
 app = typer.Typer(
     add_completion=False,
@@ -48,24 +48,6 @@ def _run(fn: Callable[[], Any]) -> Any:
     except Exception as e:  # a bug in vcmref: still one line, and a distinct exit status
         typer.echo(f"internal error: {type(e).__name__}: {e} (please report it)", err=True)
         raise typer.Exit(2) from None
-
-
-def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
-    """Write a file through a temporary file in the same folder, so no half file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        if callable(data):
-            os.close(fd)
-            data(Path(tmp))
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_npz(path: Path, arrays: dict) -> None:

@@ -8,13 +8,15 @@ RUN/bitstreams/CODEC/POINT_INDEX/ITEM.bin, RUN/results/CODEC/POINT_INDEX/ITEM.js
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vcmref.ctc.config import CtcConfig
+from vcmref.fileio import write_atomic
+
+__all__ = ["RECORD_SCHEMA", "Job", "expand_jobs", "job_done", "read_record", "write_atomic",
+           "write_json"]
 
 RECORD_SCHEMA = 1
 
@@ -52,19 +54,6 @@ def expand_jobs(cfg: CtcConfig, items: list[tuple[int, str]]) -> list[Job]:
             for k, point in enumerate(codec.item_points(item_name)):
                 jobs.append(Job(name, k, point, item_id, item_name))
     return jobs
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vcmref.eval.bd import METHODS, CurveError, bd_quality, bd_rate
+from vcmref.fileio import write_atomic
 
 __all__ = [
     "ALL", "BD_METHODS", "RATE_UNITS", "REPORT_FILES", "TASK_METRICS", "Report", "Table",
@@ -604,15 +605,6 @@ def _mpeg_table(codecs: list[str], groups: list[str], metrics: list[str],
 # writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -822,19 +814,19 @@ def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     paths: dict[str, Path] = {}
     for table in report.tables():
         path = out / f"{table.name}.csv"
-        _atomic_write(path, _csv_bytes(table))
+        write_atomic(path, _csv_bytes(table))
         paths[path.name] = path
     try:
         data = _xlsx_bytes(report)
     except ImportError:
         report.messages.append("openpyxl is not installed: no report.xlsx")
     else:
-        _atomic_write(out / "report.xlsx", data)
+        write_atomic(out / "report.xlsx", data)
         paths["report.xlsx"] = out / "report.xlsx"
     try:
         plots: list[tuple[str, str]] | None = _plots(report)
     except ImportError:
         plots = None
-    _atomic_write(out / "report.html", _html_bytes(report, plots))
+    write_atomic(out / "report.html", _html_bytes(report, plots))
     paths["report.html"] = out / "report.html"
     return paths

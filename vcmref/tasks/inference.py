@@ -4,6 +4,7 @@ then back), streaming one image at a time, and pseudo ground truth for unannotat
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from vcmref.eval.datasets import Dataset
+from vcmref.fileio import write_atomic
 from vcmref.tasks.base import Predictions, TaskModel, Tensors
 
 TensorTransform = Callable[[Tensors], Tensors]
@@ -110,10 +112,9 @@ def export_features(model: TaskModel, dataset: Dataset, split: str,
     for record in run_inference(model, dataset, split, keep_tensors=True):
         assert record.tensors is not None
         path = out / f"{record.name}.npz"
-        tmp = path.with_name(f".{path.name}.part")
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v, np.float32) for k, v in record.tensors.items()})
-        tmp.replace(path)
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in record.tensors.items()})
+        write_atomic(path, buf.getvalue())
         item = dataset[record.image_id]
         index.append({"image_id": record.image_id, "name": record.name, "file": path.name,
                       "width": item.width, "height": item.height})
@@ -121,7 +122,5 @@ def export_features(model: TaskModel, dataset: Dataset, split: str,
     meta = {"model": model.name, "split": split,
             "tensors": list(getattr(model, "split_labels", lambda s: [])(split)),
             "images": index}
-    tmp = out / ".index.json.part"
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(out / "index.json")
+    write_atomic(out / "index.json", json.dumps(meta, indent=1).encode())
     return paths
