@@ -549,3 +549,15 @@ def test_bdrate_command(tmp_path) -> None:
     assert all(abs(float(r[1]) + 10.0) < 1e-6 for r in rows)
     res = CliRunner().invoke(app, ["bdrate", str(anchor), str(short)])
     assert res.exit_code == 1 and "needs at least" in res.output
+
+
+def test_cubic_fit_that_turns_back_is_refused() -> None:
+    """A saturated task curve, refitted: the M33 cubic of log-rate shoots off inside the
+    overlap and its integral would be garbage (it gave -99.99999% on COCO): refused, while the
+    local methods give a value."""
+    anchor = Curve((0.085, 0.294, 0.744, 1.372, 2.095), (0.138, 0.282, 0.306, 0.312, 0.307), "a")
+    test = Curve((0.097, 0.268, 0.522, 1.478, 1.765), (0.083, 0.208, 0.224, 0.300, 0.301), "t")
+    m33 = bd_rate(anchor, test, "cubic-m33", refit=True)
+    assert m33.value is None and m33.has(WarningKind.UNSTABLE_FIT)
+    pchip = bd_rate(anchor, test, "pchip-jctvc", refit=True)
+    assert pchip.value is not None and pchip.value > 0

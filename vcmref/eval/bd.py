@@ -59,6 +59,7 @@ class WarningKind(str, Enum):
     NON_MONOTONIC = "non-monotonic"
     DUPLICATE_POINTS = "duplicate-points"
     SATURATED = "saturated"
+    UNSTABLE_FIT = "unstable-fit"
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,15 @@ def _hermite_integral(x: np.ndarray, y: np.ndarray, d: np.ndarray, lo: float, hi
     return result
 
 
+def _cubic_stays_near(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether VCEG-M33's fitted cubic y(x) stays, over [lo, hi] (257 points), within the data's
+    y range widened by half its span on each side."""
+    x0 = float(np.mean(x))
+    fitted = np.polyval(np.polyfit(x - x0, y, 3), np.linspace(lo, hi, 257) - x0)
+    margin = 0.5 * float(y.max() - y.min())
+    return bool(fitted.min() >= y.min() - margin and fitted.max() <= y.max() + margin)
+
+
 def _integral(method: str, x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
     if method == "cubic-m33":
         # Least-squares cubic (the exact interpolating cubic for 4 points), centred for
@@ -513,6 +523,16 @@ def _compute(
         )
     if not usable:
         return BdResult(None, metric, m, shown, fraction, tuple(warnings), refit)
+    if m == "cubic-m33" and metric == "bd-rate":
+        wild = [c.name for c, x, y in ((a, ax, ay), (t, tx, ty))
+                if not _cubic_stays_near(x, y, lo, hi)]
+        if wild:
+            warnings.append(BdWarning(
+                WarningKind.UNSTABLE_FIT,
+                f"the cubic fit of log-rate against quality of {' and '.join(wild)} leaves the "
+                "data's log-rate range by more than half its span inside the overlap (flat or "
+                "saturated curves), so its integral means nothing; use pchip-jctvc or akima"))
+            return BdResult(None, metric, m, shown, fraction, tuple(warnings), refit)
     ia = _integral(m, ax, ay, lo, hi)
     it = _integral(m, tx, ty, lo, hi)
     avg = (it - ia) / (hi - lo)
