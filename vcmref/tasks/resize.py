@@ -43,16 +43,21 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if width < 1 or height < 1:
         raise ValueError(f"target size {width}x{height} must be positive")
     # int32 is exact: a row sum is at most 255 * 2049, a product at most 2049 * 32656.
-    x0, x1, wx0, wx1 = (a.astype(np.int32) for a in _taps(image.shape[1], width, clamp=True))
+    x0, x1, wx0, wx1 = _taps(image.shape[1], width, clamp=True)
     y0, y1, wy0, wy1 = (a.astype(np.int32) for a in _taps(image.shape[0], height, clamp=False))
-    col = (1, -1) + (1,) * (image.ndim - 2)
-    row = (-1,) + (1,) * (image.ndim - 1)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    # Columns gathered on the (H, W * C) view: one 2-D take is several times faster.
+    flat = image.reshape(image.shape[0], -1)
+    c = np.arange(channels)
+    i0, i1 = (x0[:, None] * channels + c).ravel(), (x1[:, None] * channels + c).ravel()
+    w0 = np.repeat(wx0, channels).astype(np.int32)
+    w1 = np.repeat(wx1, channels).astype(np.int32)
     needed = np.unique(np.concatenate([y0, y1]))  # horizontal pass on used rows only
-    src = image[needed]
-    rows = (src[:, x0].astype(np.int32) * wx0.reshape(col)
-            + src[:, x1].astype(np.int32) * wx1.reshape(col)) >> 4
+    src = flat[needed]
+    rows = (src[:, i0].astype(np.int32) * w0 + src[:, i1].astype(np.int32) * w1) >> 4
     at = np.searchsorted(needed, np.arange(image.shape[0]))
-    out = ((wy0.reshape(row) * rows[at[y0]]) >> 16) + ((wy1.reshape(row) * rows[at[y1]]) >> 16)
+    out = ((wy0[:, None] * rows[at[y0]]) >> 16) + ((wy1[:, None] * rows[at[y1]]) >> 16)
     out += 2
     out >>= 2
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    return out.reshape((height, width) + image.shape[2:])
