@@ -234,3 +234,22 @@ def test_fcm_track_on_coco_gives_tables_and_bd_rate(tmp_path) -> None:
     per_point = list(csv.DictReader(paths["per_point.csv"].read_text().splitlines()))
     assert {r["codec"] for r in per_point} == {"vvc-feature-anchor", "vcmref"}
     assert all(0 <= float(r["mAP"]) <= 1 for r in per_point if r["class"] == "all")
+
+
+def test_classes_group_items_in_the_report(tmp_path) -> None:
+    from vcmref.ctc.report import write_report
+
+    doc = _doc(_images(tmp_path / "img", count=3), points=2)
+    doc["dataset"]["classes"] = {"A": ["img0", "img1"], "B": ["img2"]}
+    run(parse_config(doc, "tiny.yaml"), tmp_path / "run")
+    rec = json.loads((tmp_path / "run" / "results" / "hevc" / "0" / "img2.json").read_text())
+    assert rec["item"]["class"] == "B"
+    paths = write_report(tmp_path / "run")
+    classes = {line.split(",")[1] for line in paths["per_point.csv"].read_text().splitlines()[1:]}
+    assert classes == {"A", "B", "all"}
+    doc["dataset"]["classes"] = {"A": ["img0"], "B": ["img0"]}
+    with pytest.raises(ConfigError, match="dataset.classes.B: expected item names in one class"):
+        parse_config(doc, "tiny.yaml")
+    doc["dataset"]["classes"] = {"A": ["nope"]}
+    with pytest.raises(ConfigError, match="no item named nope"):
+        run(parse_config(doc, "tiny.yaml"), tmp_path / "other")

@@ -34,6 +34,7 @@ class DatasetConfig:
     count: int | None = None
     ids: list[Any] | None = None
     names: list[str] | None = None  # skimage: which sample images
+    classes: dict[str, list[str]] | None = None  # CTC class -> item names
 
 
 @dataclass
@@ -162,7 +163,8 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise c.fail("name", "letters, digits, '_', '.', '-' only", name)
     ds = c.mapping(c.get(doc, "dataset", "", dict), "dataset")
-    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names"), "dataset.")
+    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names", "classes"),
+              "dataset.")
     kind = c.get(ds, "kind", "dataset.", str)
     if kind not in DATASET_KINDS:
         raise c.fail("dataset.kind", f"one of {', '.join(DATASET_KINDS)}", kind)
@@ -173,6 +175,18 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
                             c.get(ds, "names", "dataset.", list, False))
     if dataset.count is not None and dataset.count < 1:
         raise c.fail("dataset.count", "an integer >= 1", dataset.count)
+    classes = c.get(ds, "classes", "dataset.", dict, False)
+    if classes is not None:
+        seen: dict[str, str] = {}
+        for cls, names in classes.items():
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise c.fail(f"dataset.classes.{cls}", "a list of item names", names)
+            for n in names:
+                if n in seen:
+                    raise c.fail(f"dataset.classes.{cls}", f"item names in one class only "
+                                 f"({n!r} is also in {seen[n]!r})")
+                seen[n] = str(cls)
+        dataset.classes = {str(k): list(v) for k, v in classes.items()}
     task = None
     if doc.get("task") is not None:
         t = c.mapping(doc["task"], "task")

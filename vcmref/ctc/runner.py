@@ -207,11 +207,20 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
             "rate_parameter": spec.rate_parameter, "point": job.point,
             "point_index": job.point_index,
             "item": {"id": item.id, "name": item.name, "width": item.width,
-                     "height": item.height, "frames": 1, "frame_rate": None, "class": None},
+                     "height": item.height, "frames": 1, "frame_rate": None,
+                     "class": item_class(cfg, item.name)},
             "status": "ok", "error": None, "bits": bits, "pixels": pixels, "samples": samples,
             "bpp": bits / pixels, "bits_per_sample": bits / samples if samples else None,
             "kbps": None, "encode_s": encode_s, "decode_s": decode_s, "eval_s": eval_s,
             "metrics": metrics, "detections": detections}
+
+
+def item_class(cfg: CtcConfig, name: str) -> str | None:
+    """The CTC class of an item (dataset.classes), or None."""
+    for cls, names in (cfg.dataset.classes or {}).items():
+        if name in names:
+            return cls
+    return None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -384,6 +393,12 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
     ds = dataset_of(run_dir)
     if phase != "encode":
         prepare_ground_truth(cfg, run_dir)
+    if cfg.dataset.classes:
+        unknown = sorted({n for names in cfg.dataset.classes.values() for n in names}
+                         - {it.name for it in ds})
+        if unknown:
+            raise ConfigError(f"{cfg.source}: dataset.classes: no item named "
+                              f"{', '.join(unknown[:5])} in the dataset")
     jobs = expand_jobs(cfg, [(it.id, it.name) for it in ds])
     pending = [j for j in jobs if not job_done(run_dir, j, phase)]
     summary = RunSummary(run_dir, len(jobs), len(jobs) - len(pending), 0)
