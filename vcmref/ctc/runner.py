@@ -292,10 +292,22 @@ def _encoders(cfg: CtcConfig) -> dict[str, Any]:
         out["ffmpeg"] = {"path": exe, "version": first}
     except VcmrefError as e:
         out["ffmpeg"] = {"error": str(e)}
+    from vcmref.anchors.codec import get_codec
+
     for name, codec in cfg.codecs.items():
         inner = codec.params.get("codec")
-        if inner in ("vtm", "hm", "x265-cli"):
-            out[name] = {"codec": inner, "options": codec.params.get("codec_options", {})}
+        if inner not in ("vtm", "hm", "x265-cli"):
+            continue
+        entry: dict[str, Any] = {"codec": inner,
+                                 "options": codec.params.get("codec_options", {})}
+        try:
+            tool = get_codec(inner, **codec.params.get("codec_options", {}))
+            exes = [getattr(tool, m)() for m in ("encoder_exe", "decoder_exe", "x265_exe")
+                    if hasattr(tool, m)]
+            entry["binaries"] = [str(e) for e in exes if e]
+        except VcmrefError as e:
+            entry["error"] = str(e)
+        out[name] = entry
     return out
 
 
