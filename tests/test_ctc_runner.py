@@ -173,8 +173,8 @@ def test_config_errors_name_the_key(tmp_path, change, message) -> None:
 
 
 def test_shipped_configs_load_and_overrides_apply() -> None:
-    for name in ("fcm_coco_detection", "vcm_coco_images", "human_kodak", "demo",
-                 "demo_machine"):
+    for name in ("fcm_coco_detection", "vcm_coco_images", "human_kodak", "human_video",
+                 "demo", "demo_machine"):
         assert load_config(name).codecs
     cfg = load_config("fcm_coco_detection", ["dataset.count=2", "codecs.vcmref.points=[0.5]"])
     assert cfg.dataset.count == 2 and cfg.codecs["vcmref"].points == [0.5]
@@ -253,3 +253,38 @@ def test_classes_group_items_in_the_report(tmp_path) -> None:
     doc["dataset"]["classes"] = {"A": ["nope"]}
     with pytest.raises(ConfigError, match="no item named nope"):
         run(parse_config(doc, "tiny.yaml"), tmp_path / "other")
+
+
+def test_video_track_reports_kbps(tmp_path) -> None:
+    """A y4m sequence (4:2:0 8-bit, 25 fps) coded at 10 bits by two anchors: records carry
+    frames and frame rate, kbps = bits x fps / frames / 1000, and BD-rates use kbps."""
+    from vcmref.anchors.yuv import YuvSequence
+    from vcmref.ctc.report import write_report
+    from vcmref.eval.datasets.video import write_y4m
+
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[:64, :96]
+    luma = np.stack([(x * 2 + y + 3 * k) % 256 for k in range(4)]).astype(np.uint16)
+    luma = np.clip(luma + rng.integers(0, 8, luma.shape), 0, 255).astype(np.uint16)
+    chroma = np.full((4, 32, 48), 128, np.uint16)
+    write_y4m(tmp_path / "seq.y4m", YuvSequence((luma, chroma, chroma), "420", 8, 25.0))
+    doc = {"name": "video", "dataset": {"kind": "video", "videos": [str(tmp_path / "seq.y4m")]},
+           "metrics": ["psnr_y", "psnr_yuv"], "anchor": "vvc", "codecs": {
+               "vvc": {"kind": "video-anchor", "rate_parameter": "qp", "points": [27, 32, 37],
+                       "params": {"codec": "vvenc", "bit_depth": 10,
+                                  "codec_options": {"intra_period": 4}}},
+               "hevc": {"kind": "video-anchor", "rate_parameter": "qp", "points": [27, 32, 37],
+                        "params": {"codec": "x265", "bit_depth": 10,
+                                   "codec_options": {"intra_period": 4, "preset": "fast"}}}}}
+    summary = run(parse_config(doc, "video.yaml"), tmp_path / "run")
+    assert summary.done == 6 and not summary.failed, summary.failed
+    rec = json.loads((tmp_path / "run" / "results" / "hevc" / "0" / "seq.json").read_text())
+    assert rec["item"]["frames"] == 4 and rec["item"]["frame_rate"] == 25.0
+    assert rec["kbps"] == pytest.approx(rec["bits"] * 25 / 4 / 1000)
+    assert rec["pixels"] == 96 * 64 * 4
+    assert 30 < rec["metrics"]["psnr_y"] < 70 and rec["metrics"]["psnr_yuv"] > 0
+    bd = write_report(tmp_path / "run")["bd_rate.csv"].read_text().splitlines()
+    assert all(",kbps," in line for line in bd[1:])
+    doc["metrics"] = ["psnr_rgb"]
+    with pytest.raises(ConfigError, match="expected one of psnr_y, psnr_yuv for a video"):
+        parse_config(doc, "video.yaml")

@@ -16,7 +16,7 @@ Tensors = dict[str, np.ndarray]
 
 
 class CtcCodec(ABC):
-    """One codec of a config; `input` is 'features' or 'image'."""
+    """One codec of a config; `input` is 'features', 'image' or 'video'."""
 
     input: str
 
@@ -135,11 +135,66 @@ class VcmrefImage(CtcCodec):
         return np.clip(np.rint(tensor), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
+class VideoAnchorCodec(CtcCodec):
+    """A sequence coded by an anchor codec in its own chroma format; params: codec,
+    codec_options (e.g. intra_period) and bit_depth, the coding bit depth (default: the
+    sequence's; 8-bit video coded at 10 bits is shifted up by 2, v << 2, and decoded samples
+    come back as (v + 2) >> 2, clipped, as in vcmref.anchors.color). The rate parameter is
+    qp; the QP read back from the bitstream is checked as for every anchor."""
+
+    input = "video"
+
+    def _codec(self):
+        from vcmref.anchors.codec import get_codec
+
+        unknown = sorted(set(self.cfg.params) - {"codec", "codec_options", "bit_depth"})
+        if unknown:
+            raise ConfigError(f"codecs.{self.cfg.name}.params.{unknown[0]}: unknown key; "
+                              "expected codec, codec_options or bit_depth")
+        return get_codec(self.cfg.params.get("codec", "vvenc"),
+                         **self.cfg.params.get("codec_options", {}))
+
+    def _coded(self, seq: Any) -> Any:
+        from vcmref.anchors.color import expand_bit_depth
+        from vcmref.anchors.yuv import YuvSequence
+
+        depth = int(self.cfg.params.get("bit_depth", seq.bit_depth))
+        if depth == seq.bit_depth:
+            return seq
+        if depth < seq.bit_depth:
+            raise ConfigError(f"codecs.{self.cfg.name}.params.bit_depth: expected at least the "
+                              f"video's {seq.bit_depth} bits, got {depth}")
+        planes = tuple(expand_bit_depth(p, seq.bit_depth, depth) for p in seq.planes)
+        return YuvSequence(planes, seq.chroma_format, depth, seq.frame_rate)
+
+    def encode(self, data: Any, point: Any) -> bytes:
+        codec, seq = self._codec(), self._coded(data)
+        codec.check_input(seq, int(point))
+        codec.check_available()
+        bitstream, _, _ = codec.encode(seq, int(point))
+        codec.qp_report(bitstream).check(int(point), codec.name, codec.lossless,
+                                         codec.inter_qp_offsets)
+        return bitstream
+
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> Any:
+        from vcmref.anchors.color import reduce_bit_depth
+        from vcmref.anchors.yuv import YuvSequence
+
+        decoded = self._codec().decode(bitstream, self._coded(like))[0]
+        if decoded.bit_depth == like.bit_depth:
+            return decoded
+        planes = tuple(reduce_bit_depth(p, decoded.bit_depth, like.bit_depth)
+                       for p in decoded.planes)
+        return YuvSequence(planes, like.chroma_format, like.bit_depth, like.frame_rate)
+
+
 CODEC_CLASSES: dict[str, type[CtcCodec]] = {
     "vcmref-features": VcmrefFeatures,
     "feature-anchor": FeatureAnchorCodec,
     "image-anchor": ImageAnchorCodec,
     "vcmref-image": VcmrefImage,
+    "video-anchor": VideoAnchorCodec,
 }
 
 

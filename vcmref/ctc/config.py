@@ -16,9 +16,11 @@ import yaml
 from vcmref.assets import REPO_ROOT, shared_dir
 from vcmref.errors import VcmrefError
 
-CODEC_KINDS = ("vcmref-features", "feature-anchor", "image-anchor", "vcmref-image")
-DATASET_KINDS = ("coco", "folder", "skimage")
-METRICS = ("psnr_rgb", "psnr_y", "ms_ssim", "feature_psnr", "map")
+CODEC_KINDS = ("vcmref-features", "feature-anchor", "image-anchor", "vcmref-image",
+               "video-anchor")
+DATASET_KINDS = ("coco", "folder", "skimage", "video")
+METRICS = ("psnr_rgb", "psnr_y", "psnr_yuv", "ms_ssim", "feature_psnr", "map")
+VIDEO_METRICS = ("psnr_y", "psnr_yuv")
 _VAR = re.compile(r"\$\{(shared|repo|env:[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -35,6 +37,8 @@ class DatasetConfig:
     ids: list[Any] | None = None
     names: list[str] | None = None  # skimage: which sample images
     classes: dict[str, list[str]] | None = None  # CTC class -> item names
+    videos: list[str] | None = None  # video: the sequences (mp4, y4m)
+    frames: int | None = None  # video: code the first N frames of each sequence
 
 
 @dataclass
@@ -163,16 +167,21 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise c.fail("name", "letters, digits, '_', '.', '-' only", name)
     ds = c.mapping(c.get(doc, "dataset", "", dict), "dataset")
-    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names", "classes"),
-              "dataset.")
+    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names", "classes",
+                   "videos", "frames"), "dataset.")
     kind = c.get(ds, "kind", "dataset.", str)
     if kind not in DATASET_KINDS:
         raise c.fail("dataset.kind", f"one of {', '.join(DATASET_KINDS)}", kind)
-    dataset = DatasetConfig(kind, c.get(ds, "images", "dataset.", str, kind != "skimage"),
+    dataset = DatasetConfig(kind, c.get(ds, "images", "dataset.", str,
+                                        kind not in ("skimage", "video")),
                             c.get(ds, "annotations", "dataset.", str, kind == "coco"),
                             c.get(ds, "count", "dataset.", int, False),
                             c.get(ds, "ids", "dataset.", list, False),
                             c.get(ds, "names", "dataset.", list, False))
+    dataset.videos = c.get(ds, "videos", "dataset.", list, kind == "video")
+    dataset.frames = c.get(ds, "frames", "dataset.", int, False)
+    if dataset.frames is not None and dataset.frames < 1:
+        raise c.fail("dataset.frames", "an integer >= 1", dataset.frames)
     if dataset.count is not None and dataset.count < 1:
         raise c.fail("dataset.count", "an integer >= 1", dataset.count)
     classes = c.get(ds, "classes", "dataset.", dict, False)
@@ -212,6 +221,11 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
             raise c.fail(f"metrics[{i}]", f"one of {', '.join(METRICS)}", m)
         if m == "map" and task is None:
             raise c.fail(f"metrics[{i}]", "a task section for metric map", m)
+        if kind == "video" and m not in VIDEO_METRICS:
+            raise c.fail(f"metrics[{i}]", f"one of {', '.join(VIDEO_METRICS)} for a video "
+                         "dataset", m)
+        if kind != "video" and m == "psnr_yuv":
+            raise c.fail(f"metrics[{i}]", "psnr_yuv with a video dataset only", m)
     codecs_doc = c.mapping(c.get(doc, "codecs", "", dict), "codecs")
     if not codecs_doc:
         raise c.fail("codecs", "at least one codec")
@@ -223,6 +237,9 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         ckind = c.get(cd, "kind", path, str)
         if ckind not in CODEC_KINDS:
             raise c.fail(f"{path}kind", f"one of {', '.join(CODEC_KINDS)}", ckind)
+        if (ckind == "video-anchor") != (dataset.kind == "video"):
+            raise c.fail(f"{path}kind", "video-anchor for a video dataset, and only then",
+                         ckind)
         split_needed = ckind in ("vcmref-features", "feature-anchor")
         if split_needed and (task is None or task.split is None):
             raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "

@@ -90,7 +90,9 @@ def open_dataset(cfg: CtcConfig, run_dir: Path):
     from vcmref.eval.datasets import coco_dataset, image_folder
 
     ds_cfg = cfg.dataset
-    if ds_cfg.kind == "coco":
+    if ds_cfg.kind == "video":
+        ds = _video_dataset(cfg)
+    elif ds_cfg.kind == "coco":
         ds = coco_dataset(ds_cfg.annotations, ds_cfg.images)
     elif ds_cfg.kind == "folder":
         ds = image_folder(ds_cfg.images)
@@ -105,6 +107,30 @@ def open_dataset(cfg: CtcConfig, run_dir: Path):
     if ds_cfg.count is not None:
         ds = ds.subset(count=min(ds_cfg.count, len(ds)))
     return ds
+
+
+def _video_dataset(cfg: CtcConfig):
+    """One item per sequence of dataset.videos (ids 1.., names the file stems)."""
+    from vcmref.eval.datasets import Dataset, Item
+    from vcmref.eval.datasets.video import video_frames
+
+    items = []
+    for k, path in enumerate(cfg.dataset.videos or []):
+        if not Path(path).is_file():
+            raise ConfigError(f"{cfg.source}: dataset.videos[{k}]: no such file {path}")
+        info = video_frames(path).info
+        items.append(Item(k + 1, Path(path).stem, Path(path), info.width, info.height))
+    return Dataset(items, kind="video", source=cfg.source, annotated=False)
+
+
+def video_of(run_dir: Path, item):
+    """The item's sequence: its first dataset.frames frames (all when not set)."""
+    from vcmref.eval.datasets.video import video_frames
+
+    cfg = _state(run_dir)["cfg"]
+    source = video_frames(item.path)
+    stop = len(source) if cfg.dataset.frames is None else min(cfg.dataset.frames, len(source))
+    return source.read(0, stop)
 
 
 def _write_skimage(names: list[str], folder: Path) -> None:
@@ -149,8 +175,12 @@ def _encode(run_dir: Path, job: Job) -> tuple[bytes, float]:
     cfg = _state(run_dir)["cfg"]
     codec = make_codec(cfg.codecs[job.codec])
     item = dataset_of(run_dir)[job.item_id]
-    data = (features_of(run_dir, item) if codec.input == "features"
-            else dataset_of(run_dir).load_image(item))
+    if codec.input == "features":
+        data = features_of(run_dir, item)
+    elif codec.input == "video":
+        data = video_of(run_dir, item)
+    else:
+        data = dataset_of(run_dir).load_image(item)
     start = time.perf_counter()
     bitstream = codec.encode(data, job.point)
     encode_s = time.perf_counter() - start
@@ -171,14 +201,26 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
     cfg = _state(run_dir)["cfg"]
     codec = make_codec(cfg.codecs[job.codec])
     item = dataset_of(run_dir)[job.item_id]
+    original = video_of(run_dir, item) if codec.input == "video" else None
     start = time.perf_counter()
-    decoded = codec.decode(bitstream, item.width, item.height, job.point)
+    if original is not None:
+        decoded = codec.decode(bitstream, item.width, item.height, job.point, like=original)
+    else:
+        decoded = codec.decode(bitstream, item.width, item.height, job.point)
     decode_s = time.perf_counter() - start
     start = time.perf_counter()
     metrics: dict[str, float] = {}
     detections = None
     samples = None
-    if codec.input == "features":
+    frames, frame_rate = 1, None
+    if original is not None:
+        frames, frame_rate = original.num_frames, float(original.frame_rate)
+        psnr = quality.psnr_ycbcr(original.planes, decoded.planes, original.bit_depth)
+        if "psnr_y" in cfg.metrics:
+            metrics["psnr_y"] = psnr.y
+        if "psnr_yuv" in cfg.metrics:
+            metrics["psnr_yuv"] = psnr.weighted
+    elif codec.input == "features":
         original = features_of(run_dir, item)
         samples = int(sum(v.size for v in original.values()))
         if "feature_psnr" in cfg.metrics:
@@ -201,17 +243,18 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
             detections = model_of(run_dir).full(decoded, item.id)
     eval_s = time.perf_counter() - start
     bits = 8 * len(bitstream)
-    pixels = item.width * item.height
+    pixels = item.width * item.height * frames
     spec = cfg.codecs[job.codec]
     return {"schema": RECORD_SCHEMA, "codec": job.codec, "kind": spec.kind,
             "rate_parameter": spec.rate_parameter, "point": job.point,
             "point_index": job.point_index,
             "item": {"id": item.id, "name": item.name, "width": item.width,
-                     "height": item.height, "frames": 1, "frame_rate": None,
+                     "height": item.height, "frames": frames, "frame_rate": frame_rate,
                      "class": item_class(cfg, item.name)},
             "status": "ok", "error": None, "bits": bits, "pixels": pixels, "samples": samples,
             "bpp": bits / pixels, "bits_per_sample": bits / samples if samples else None,
-            "kbps": None, "encode_s": encode_s, "decode_s": decode_s, "eval_s": eval_s,
+            "kbps": bits * frame_rate / frames / 1000 if frame_rate else None,
+            "encode_s": encode_s, "decode_s": decode_s, "eval_s": eval_s,
             "metrics": metrics, "detections": detections}
 
 
