@@ -72,6 +72,8 @@ def test_run_writes_one_record_per_job_and_resumes(tmp_path) -> None:
         == rec["bits"]
     prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert prov["versions"]["numpy"] and prov["encoders"]["ffmpeg"]["version"]
+    assert prov["encoders"]["ffmpeg"]["encoders"]["libvvenc"][0].isdigit()
+    assert prov["encoders"]["ffmpeg"]["encoders"]["libx265"][0].isdigit()
     again = run(cfg, tmp_path / "run")
     assert (again.skipped, again.done) == (12, 0)
 

@@ -45,6 +45,31 @@ def ffmpeg_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=1)
+def encoder_versions() -> dict[str, str]:
+    """The versions libvvenc and libx265 report when they open (for a run's provenance); the
+    others as 'built in' (libkvazaar reports none)."""
+    patterns = {"libvvenc": re.compile(r"libvvenc version: (\S+)"),
+                "libx265": re.compile(r"HEVC encoder version (\S+)")}
+    out = {}
+    for name in ("libvvenc", "libx265", "libkvazaar"):
+        if name not in ffmpeg_encoders():
+            continue
+        pix = "yuv420p10le" if name == "libvvenc" else "yuv420p"
+        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", "-f", "lavfi",
+                "-i", "color=c=gray:s=64x64:d=0.04", "-frames:v", "1", "-pix_fmt", pix,
+                "-c:v", name, "-f", "null", "-"]
+        try:
+            text = run_tool(argv, what=f"{name} version", timeout=60).stderr.decode(
+                errors="replace")
+        except ToolError as e:
+            out[name] = f"unknown ({e})"
+            continue
+        m = patterns[name].search(text) if name in patterns else None
+        out[name] = m.group(1) if m else "built in"
+    return out
+
+
 def require_encoder(name: str) -> None:
     if name not in ffmpeg_encoders():
         raise ToolNotFoundError(f"the ffmpeg of imageio-ffmpeg ({ffmpeg_exe()}) has no {name} "

@@ -324,7 +324,7 @@ def _git_revision() -> str | None:
 
 
 def _encoders(cfg: CtcConfig) -> dict[str, Any]:
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
+    from vcmref.anchors.ffmpeg_tool import encoder_versions, ffmpeg_exe
     from vcmref.anchors.process import run_tool
 
     out: dict[str, Any] = {}
@@ -332,7 +332,7 @@ def _encoders(cfg: CtcConfig) -> dict[str, Any]:
         exe = ffmpeg_exe()
         first = run_tool([exe, "-hide_banner", "-version"], what="ffmpeg -version",
                          timeout=30).stdout.decode().splitlines()[0]
-        out["ffmpeg"] = {"path": exe, "version": first}
+        out["ffmpeg"] = {"path": exe, "version": first, "encoders": encoder_versions()}
     except VcmrefError as e:
         out["ffmpeg"] = {"error": str(e)}
     from vcmref.anchors.codec import get_codec
