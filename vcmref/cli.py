@@ -201,11 +201,11 @@ def codecs() -> None:
     """List the anchor codecs and whether their tools are found on this machine."""
 
     def go() -> None:
-        from vcmref.anchors.codec import _REGISTRY, codec_names
+        from vcmref.anchors.codec import codec_class, codec_names
         from vcmref.errors import VcmrefError
 
         for name in codec_names():
-            cls = _REGISTRY[name]
+            cls = codec_class(name)
             try:
                 cls().check_available()
                 state = "available"

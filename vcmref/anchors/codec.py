@@ -144,8 +144,9 @@ class VideoCodec(ABC):
         return tuple(max(self.min_dimension, -(-n // m) * m)  # type: ignore[return-value]
                      for n in (height, width))
 
-    def code(self, seq: YuvSequence, qp: int, verify_qp: bool = True) -> CodedSequence:
-        """Encode, check the coded QP, decode, and check the decoded format and frame count."""
+    def encode_checked(self, seq: YuvSequence, qp: int, verify_qp: bool = True
+                       ) -> tuple[bytes, float, list[list[str]], QpReport | None]:
+        """Check the input, encode, and check the coded QP read back from the bitstream."""
         self.check_input(seq, qp)
         self.check_available()
         bitstream, encode_s, commands = self.encode(seq, qp)
@@ -155,6 +156,11 @@ class VideoCodec(ABC):
         if verify_qp:
             report = self.qp_report(bitstream)
             report.check(qp, self.name, self.lossless, self.inter_qp_offsets)
+        return bitstream, encode_s, commands, report
+
+    def code(self, seq: YuvSequence, qp: int, verify_qp: bool = True) -> CodedSequence:
+        """Encode, check the coded QP, decode, and check the decoded format and frame count."""
+        bitstream, encode_s, commands, report = self.encode_checked(seq, qp, verify_qp)
         decoded, decode_s = self.decode(bitstream, seq)
         if (decoded.num_frames, decoded.height, decoded.width) != (
                 seq.num_frames, seq.height, seq.width) or decoded.chroma_format != \
@@ -193,12 +199,17 @@ def codec_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def codec_class(name: str) -> type[VideoCodec]:
+    """The class registered as `name` (its formats, bit depths and defaults)."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise CodecConfigError(f"unknown codec {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
 def get_codec(name: str, **options: object) -> VideoCodec:
     """The codec registered as `name`, built with `options` (keyword arguments of its class)."""
-    _load_builtin()
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise CodecConfigError(f"unknown codec {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    cls = codec_class(name)
     params = inspect.signature(cls.__init__).parameters
     unknown = sorted(set(options) - set(params) - {"self"})
     if unknown:

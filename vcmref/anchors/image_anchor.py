@@ -58,35 +58,57 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: int) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
 
 
-def code_image(rgb: np.ndarray, codec: VideoCodec | str, qp: int, *, matrix: str,
-               full_range: bool, bit_depth: int, chroma: str = "420",
-               rgb_bit_depth: int | None = None) -> ImageCodingResult:
-    """Convert an (H, W, 3) R'G'B' image to Y'CbCr, code it as one picture, decode it and
-    convert back; rgb_bit_depth defaults to 8 for uint8 and 16 for uint16 input."""
-    rgb = np.asarray(rgb)
-    if rgb_bit_depth is None:
-        if rgb.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"rgb has dtype {rgb.dtype}, expected uint8 or uint16")
-        rgb_bit_depth = 8 if rgb.dtype == np.uint8 else 16
-    if isinstance(codec, str):
-        codec = get_codec(codec)
+def _rgb_depth(rgb: np.ndarray, rgb_bit_depth: int | None) -> int:
+    if rgb_bit_depth is not None:
+        return rgb_bit_depth
+    if rgb.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"rgb has dtype {rgb.dtype}, expected uint8 or uint16")
+    return 8 if rgb.dtype == np.uint8 else 16
+
+
+def _pictures(rgb: np.ndarray, matrix: str, full_range: bool, bit_depth: int, chroma: str,
+              rgb_bit_depth: int) -> tuple[YuvSequence, YuvSequence]:
+    """(the Y'CbCr picture at the image's size, the picture as coded: luma padded to an even
+    size for 4:2:0)."""
     y, cb, cr = color.rgb_to_ycbcr(rgb, matrix=matrix, full_range=full_range,
                                    bit_depth=bit_depth, chroma=chroma,
                                    rgb_bit_depth=rgb_bit_depth)
     h, w = y.shape
     fmt = ChromaFormat(chroma)
     source = YuvSequence((y[None], cb[None], cr[None]), fmt, bit_depth)
-    padded = fmt is ChromaFormat.YUV420 and (h % 2 or w % 2)
-    seq = source
-    if padded:
+    if fmt is ChromaFormat.YUV420 and (h % 2 or w % 2):
         luma = np.pad(y, ((0, h % 2), (0, w % 2)), mode="edge")
-        seq = YuvSequence((luma[None], cb[None], cr[None]), fmt, bit_depth)
+        return source, YuvSequence((luma[None], cb[None], cr[None]), fmt, bit_depth)
+    return source, source
+
+
+def encode_image(rgb: np.ndarray, codec: VideoCodec | str, qp: int, *, matrix: str,
+                 full_range: bool, bit_depth: int, chroma: str = "420",
+                 rgb_bit_depth: int | None = None) -> bytes:
+    """The bitstream of `code_image` (QP checked), without decoding it."""
+    rgb = np.asarray(rgb)
+    codec = get_codec(codec) if isinstance(codec, str) else codec
+    _, seq = _pictures(rgb, matrix, full_range, bit_depth, chroma,
+                       _rgb_depth(rgb, rgb_bit_depth))
+    return codec.encode_checked(seq, qp)[0]
+
+
+def code_image(rgb: np.ndarray, codec: VideoCodec | str, qp: int, *, matrix: str,
+               full_range: bool, bit_depth: int, chroma: str = "420",
+               rgb_bit_depth: int | None = None) -> ImageCodingResult:
+    """Convert an (H, W, 3) R'G'B' image to Y'CbCr, code it as one picture, decode it and
+    convert back; rgb_bit_depth defaults to 8 for uint8 and 16 for uint16 input."""
+    rgb = np.asarray(rgb)
+    rgb_bit_depth = _rgb_depth(rgb, rgb_bit_depth)
+    codec = get_codec(codec) if isinstance(codec, str) else codec
+    source, seq = _pictures(rgb, matrix, full_range, bit_depth, chroma, rgb_bit_depth)
     coded = codec.code(seq, qp)
-    decoded, decoded_rgb = _cropped_rgb(coded.decoded, h, w, matrix, full_range, rgb_bit_depth)
+    decoded, decoded_rgb = _cropped_rgb(coded.decoded, source.height, source.width, matrix,
+                                        full_range, rgb_bit_depth)
     return ImageCodingResult(codec.name, qp, matrix, full_range, bit_depth, chroma,
-                             rgb_bit_depth, bool(padded), coded.bitstream, source, decoded,
-                             decoded_rgb, coded.encode_s, coded.decode_s, coded.qp_report,
-                             coded.commands)
+                             rgb_bit_depth, seq is not source, coded.bitstream, source,
+                             decoded, decoded_rgb, coded.encode_s, coded.decode_s,
+                             coded.qp_report, coded.commands)
 
 
 def _cropped_rgb(decoded: YuvSequence, height: int, width: int, matrix: str, full_range: bool,

@@ -93,12 +93,12 @@ class ImageAnchorCodec(CtcCodec):
         return get_codec(p["codec"], **p["codec_options"])
 
     def encode(self, data: np.ndarray, point: Any) -> bytes:
-        from vcmref.anchors.image_anchor import code_image
+        from vcmref.anchors.image_anchor import encode_image
 
         p = self._params()
-        return code_image(data, self._codec(), int(point), matrix=p["matrix"],
-                          full_range=p["full_range"], bit_depth=p["bit_depth"],
-                          chroma=p["chroma"]).bitstream
+        return encode_image(data, self._codec(), int(point), matrix=p["matrix"],
+                            full_range=p["full_range"], bit_depth=p["bit_depth"],
+                            chroma=p["chroma"])
 
     def decode(self, bitstream: bytes, width: int, height: int, point: Any) -> np.ndarray:
         from vcmref.anchors.image_anchor import decode_image
@@ -168,13 +168,7 @@ class VideoAnchorCodec(CtcCodec):
         return YuvSequence(planes, seq.chroma_format, depth, seq.frame_rate)
 
     def encode(self, data: Any, point: Any) -> bytes:
-        codec, seq = self._codec(), self._coded(data)
-        codec.check_input(seq, int(point))
-        codec.check_available()
-        bitstream, _, _ = codec.encode(seq, int(point))
-        codec.qp_report(bitstream).check(int(point), codec.name, codec.lossless,
-                                         codec.inter_qp_offsets)
-        return bitstream
+        return self._codec().encode_checked(self._coded(data), int(point))[0]
 
     def decode(self, bitstream: bytes, width: int, height: int, point: Any,
                like: Any = None) -> Any:

@@ -394,8 +394,8 @@ def prepare_ground_truth(cfg: CtcConfig, run_dir: Path) -> None:
 Progress = Callable[[int, int, int, str], None]  # (done, total, failed, last job label)
 
 
-def _execute_local(run_dir: Path, jobs: list[Job], phase: str, workers: int,
-                   progress: Progress | None) -> Iterable[dict[str, Any]]:
+def _execute_local(run_dir: Path, jobs: list[Job], phase: str,
+                   workers: int) -> Iterable[dict[str, Any]]:
     if workers <= 1:
         for job in jobs:
             yield execute_job(run_dir, job, phase)
@@ -458,7 +458,7 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
     pending = [j for j in jobs if not job_done(run_dir, j, phase)]
     summary = RunSummary(run_dir, len(jobs), len(jobs) - len(pending), 0)
     results = (_execute_dask(run_dir, pending, phase, scheduler, workers) if scheduler
-               else _execute_local(run_dir, pending, phase, workers, progress))
+               else _execute_local(run_dir, pending, phase, workers))
     for outcome in results:
         summary.done += 1
         if outcome["status"] != "ok":
