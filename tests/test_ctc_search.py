@@ -105,13 +105,15 @@ def test_run_search_table(searched, tmp_path):
 
 def test_bad_inputs(tmp_path):
     cfg = _demo()
-    odd = load_config("demo", OVERRIDES + ["codecs.hevc.rate_parameter=bitrate"])
+    odd = load_config("demo", OVERRIDES + ["codecs.vcmref.rate_parameter=bit_depth",
+                                           "codecs.vcmref.params={quant: minmax}",
+                                           "codecs.vcmref.points=[6, 8, 10]"])
     cases = [(lambda: search_bpp(cfg, "nope", [0.1], tmp_path), "no codec 'nope'"),
              (lambda: search_bpp(cfg, "hevc", [0.1], tmp_path, qp_range=(40, 30)), "qp range"),
              (lambda: search_bpp(cfg, "vcmref", [0.1], tmp_path, qp_range=(0, 1)),
               "step range"),
-             (lambda: search_bpp(odd, "hevc", [0.1], tmp_path),
-              "rate_parameter: 'bitrate' cannot be searched"),
+             (lambda: search_bpp(odd, "vcmref", [0.1], tmp_path),
+              "rate_parameter: 'bit_depth' cannot be searched"),
              (lambda: search_accuracy_drop(cfg, "hevc", [0.01], tmp_path),
               "needs a task track"),
              (lambda: run_search("demo", "hevc", run_dir=tmp_path),

@@ -17,6 +17,7 @@ from typing import ClassVar
 from vcmref.anchors.process import ToolError
 from vcmref.anchors.yuv import ChromaFormat, YuvSequence
 from vcmref.errors import VcmrefError
+from vcmref.params import Param
 
 
 class CodecConfigError(VcmrefError):
@@ -97,6 +98,9 @@ class VideoCodec(ABC):
     size_multiple: ClassVar[int] = 1  # picture width and height must be multiples of this
     lossless: bool = False
     inter_qp_offsets: bool = False  # the GOP adds QP offsets to inter pictures (QpReport.check)
+    # The keyword arguments of the constructor (the `codec_options` of a CTC config), as data:
+    # name, type, range or choices, default (a test checks them against the signature).
+    options: ClassVar[tuple[Param, ...]] = ()
 
     @abstractmethod
     def check_available(self) -> None:

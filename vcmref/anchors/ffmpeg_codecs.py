@@ -14,10 +14,17 @@ from vcmref.anchors.codec import CodecConfigError, VideoCodec, register
 from vcmref.anchors.ffmpeg_tool import QUIET, decode_raw, ffmpeg_exe, require_encoder
 from vcmref.anchors.process import run_tool
 from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.params import Param
 
 VVENC_PRESETS = ("faster", "fast", "medium", "slow", "slower")
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")
+
+# Options several codecs share (their `options` declarations).
+INTRA_PERIOD = Param("intra_period", int, 1, min=0, doc="0: first frame only")
+THREADS = Param("threads", int, 1, min=1)
+LOSSLESS = Param("lossless", bool, False)
+TIMEOUT = Param("timeout", float, 600.0, positive=True, doc="seconds")
 
 
 def _raw_input_args(seq: YuvSequence, pix_fmt: str) -> list[str]:
@@ -71,6 +78,8 @@ class VvencCodec(_FfmpegCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420)
     bit_depths = (10,)
     max_qp = 63
+    options = (Param("preset", str, "faster", choices=VVENC_PRESETS), INTRA_PERIOD, THREADS,
+               TIMEOUT)
 
     def __init__(self, preset: str = "faster", intra_period: int = 1, threads: int = 1,
                  timeout: float = 600.0) -> None:
@@ -114,6 +123,8 @@ class X265Codec(_FfmpegCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420, ChromaFormat.YUV444)
     bit_depths = (8, 10, 12)
     max_qp = 51
+    options = (Param("preset", str, "medium", choices=X265_PRESETS), INTRA_PERIOD, LOSSLESS,
+               THREADS, TIMEOUT)
 
     def __init__(self, preset: str = "medium", intra_period: int = 1, lossless: bool = False,
                  threads: int = 1, timeout: float = 600.0) -> None:
@@ -157,6 +168,8 @@ class KvazaarCodec(_FfmpegCodec):
     bit_depths = (8,)
     max_qp = 51
     size_multiple = 8
+    options = (Param("preset", str, "medium", choices=X265_PRESETS, doc="kvazaar's presets"),
+               INTRA_PERIOD, THREADS, TIMEOUT)
 
     def __init__(self, preset: str = "medium", intra_period: int = 1, threads: int = 1,
                  timeout: float = 600.0) -> None:

@@ -28,9 +28,17 @@ from vcmref.anchors.codec import (
     VideoCodec,
     register,
 )
+from vcmref.anchors.ffmpeg_codecs import (
+    INTRA_PERIOD,
+    LOSSLESS,
+    THREADS,
+    TIMEOUT,
+    X265_PRESETS,
+)
 from vcmref.anchors.ffmpeg_tool import decode_raw, ffmpeg_exe
 from vcmref.anchors.process import ToolError, ToolNotFoundError, find_tool, run_tool
 from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.params import Param
 
 REFERENCE_TIMEOUT_S = 6 * 3600.0
 
@@ -298,6 +306,20 @@ class ReferenceSoftwareCodec(VideoCodec):
         return _read_decoded(raw, like, f"{self.name} decode"), result.seconds
 
 
+def _reference_options(bit_depths: tuple[int, ...]) -> tuple[Param, ...]:
+    """The options of ReferenceSoftwareCodec for a codec of these bit depths."""
+    return (Param("configs", (str, list), (), items=str, doc="CTC .cfg files"),
+            Param("bin_dir", str, optional=True),
+            INTRA_PERIOD,
+            Param("level", (str, float), optional=True, doc="like 4.1, 6.2 or none"),
+            Param("profile", str, optional=True),
+            Param("internal_bit_depth", int, optional=True, choices=bit_depths),
+            Param("inter_qp_offsets", bool, False),
+            Param("extra_args", list, (), items=str),
+            Param("parallel", int, optional=True, min=1),
+            Param("timeout", float, REFERENCE_TIMEOUT_S, positive=True, doc="seconds"))
+
+
 @register
 class VtmCodec(ReferenceSoftwareCodec):
     """VVC (H.266) by the VTM reference software (EncoderApp, DecoderApp)."""
@@ -311,6 +333,7 @@ class VtmCodec(ReferenceSoftwareCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420, ChromaFormat.YUV444)
     bit_depths = (8, 10)
     max_qp = 63
+    options = _reference_options(bit_depths)
 
 
 @register
@@ -326,6 +349,7 @@ class HmCodec(ReferenceSoftwareCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420, ChromaFormat.YUV444)
     bit_depths = (8, 10, 12)
     max_qp = 51
+    options = _reference_options(bit_depths)
 
     def default_profile(self, seq: YuvSequence) -> str | None:
         """An RExt profile where the main/main10 profiles of the CTC configs cannot code the
@@ -364,12 +388,13 @@ class X265CliCodec(VideoCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420, ChromaFormat.YUV444)
     bit_depths = (8, 10, 12)
     max_qp = 51
+    options = (Param("preset", str, "medium", choices=X265_PRESETS), INTRA_PERIOD, LOSSLESS,
+               THREADS, Param("bin_dir", str, optional=True),
+               Param("decoder", str, "auto", choices=X265_DECODERS), TIMEOUT)
 
     def __init__(self, preset: str = "medium", intra_period: int = 1, lossless: bool = False,
                  threads: int = 1, bin_dir: str | Path | None = None, decoder: str = "auto",
                  timeout: float = 600.0) -> None:
-        from vcmref.anchors.ffmpeg_codecs import X265_PRESETS
-
         if preset not in X265_PRESETS:
             raise CodecConfigError(f"x265-cli preset must be one of {X265_PRESETS}, "
                                    f"got {preset!r}")

@@ -1,24 +1,127 @@
 """The codecs a CTC config names, behind one small interface: encode an item's input (the
 split-point tensors, or the R'G'B' image) at a rate point to bytes, and decode those bytes
-back, from the bytes and the item's size alone (so encoding and evaluation can run apart)."""
+back, from the bytes and the item's size alone (so encoding and evaluation can run apart).
+
+Each codec kind declares, as data, the settings it takes (`parameters`: the keys of
+`codecs.NAME.params`, with type, range or choices and default) and the parameters a rate
+point may set (`rate_parameters`: the type and range of `points`, and the settings each needs,
+e.g. `step` only with `quant: step`); the config loader checks a config against them before
+anything runs, so a new kind registered in CODEC_CLASSES is checked the same way."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from vcmref.anchors.color import CHROMA_FORMATS, MATRICES
+from vcmref.anchors.feature_anchor import ANCHOR_QUANT
+from vcmref.bitstream.levels import LEVELS
+from vcmref.bitstream.parameter_sets import DIRECT_TOKEN_LOG2_RANGE, MAX_MAGNITUDE_CLASS, MAX_QP
 from vcmref.ctc.config import CodecConfig, ConfigError
 from vcmref.errors import EncoderInputError
+from vcmref.params import Param, Settings, defaults
+from vcmref.refsw.encoder.encoder import QUANT_MODES
 
 Tensors = dict[str, np.ndarray]
+
+
+def _anchor(settings: Settings):
+    """The class of the anchor codec that `codec` names (checked before: declared first)."""
+    from vcmref.anchors.codec import codec_class
+
+    return codec_class(settings["codec"])
+
+
+def _anchor_names(settings: Settings) -> list[str]:
+    from vcmref.anchors.codec import codec_names
+
+    return codec_names()
+
+
+# -- declared parameters ------------------------------------------------------------------------
+
+# The fields of vcmref.refsw.encoder.EncoderConfig (a test checks names and defaults).
+ENCODER_PARAMETERS = (
+    Param("bit_depth", int, 10, min=1, max=16),
+    Param("quant", str, "minmax", choices=tuple(QUANT_MODES)),
+    Param("qp", int, optional=True, min=0, max=MAX_QP, requires={"quant": ("qp",)}),
+    Param("step", float, optional=True, positive=True, requires={"quant": ("step",)}),
+    Param("layers", int, 1, min=1),
+    Param("layer_channels", list, optional=True, items=dict),
+    Param("layer_refs", list, optional=True, items=list),
+    Param("channel_order", dict, optional=True),
+    Param("tensor_qp", dict, optional=True, requires={"quant": ("qp",)}),
+    Param("tile_padding", int, optional=True),
+    Param("tile_columns", int, optional=True, min=1),
+    Param("rows_per_unit", int, 0, min=0),
+    Param("max_magnitude_class", int, 7, min=0, max=MAX_MAGNITUDE_CLASS),
+    Param("direct_token_log2", int, 5, min=DIRECT_TOKEN_LOG2_RANGE[0],
+          max=DIRECT_TOKEN_LOG2_RANGE[1]),
+    Param("wavefront_block_size", int, 0, min=0),
+    Param("lane_limit", int, 64, min=0),
+    Param("model_id", str, ""),
+    Param("split_point", str, ""),
+    Param("hashes", bool, True),
+    Param("level", int, optional=True, choices=tuple(LEVELS)),
+)
+# What a rate point of the vcmref codec sets: the step or QP of uniform quantization, or the
+# bit depth of min/max quantization.
+ENCODER_RATE_PARAMETERS = (
+    Param("step", float, positive=True, requires={"quant": ("step",)}),
+    Param("qp", int, min=0, max=MAX_QP, requires={"quant": ("qp",)}),
+    Param("bit_depth", int, min=1, max=16, requires={"quant": ("minmax", "minmax-channel")}),
+)
+
+ANCHOR_CODEC = Param("codec", str, "vvenc", choices=_anchor_names)
+# The keyword arguments of the anchor codec's class (VideoCodec.options).
+ANCHOR_CODEC_OPTIONS = Param("codec_options", dict, {}, fields=lambda s: _anchor(s).options)
+ANCHOR_QP = Param("qp", int, min=0, max=lambda s: _anchor(s).max_qp)
+
+# The fields of vcmref.anchors.feature_anchor.FeatureAnchorConfig (a test checks them).
+FEATURE_ANCHOR_PARAMETERS = (
+    ANCHOR_CODEC,
+    ANCHOR_CODEC_OPTIONS,
+    Param("qp", int, 32, min=0, max=lambda s: _anchor(s).max_qp),
+    Param("bit_depth", int, 10, min=1, max=16),
+    Param("quant", str, "minmax", choices=ANCHOR_QUANT),
+    Param("picture_bit_depth", int, optional=True, choices=lambda s: _anchor(s).bit_depths),
+    Param("frames_per_unit", int, 1, min=1),
+    Param("layers", int, 1, min=1),
+    Param("model_id", str, ""),
+    Param("split_point", str, ""),
+    Param("hashes", bool, True),
+    Param("level", int, optional=True, choices=tuple(LEVELS)),
+    Param("verify_qp", bool, True),
+)
+
+IMAGE_ANCHOR_PARAMETERS = (
+    ANCHOR_CODEC,
+    ANCHOR_CODEC_OPTIONS,
+    Param("matrix", str, "bt709", choices=tuple(MATRICES)),
+    Param("full_range", bool, False),
+    Param("bit_depth", int, 10, choices=lambda s: _anchor(s).bit_depths,
+          doc="a bit depth the codec codes"),
+    Param("chroma", str, "420", doc="a chroma format the codec codes",
+          choices=lambda s: tuple(c for c in CHROMA_FORMATS
+                                  if c in {f.value for f in _anchor(s).chroma_formats})),
+)
+
+VIDEO_ANCHOR_PARAMETERS = (
+    ANCHOR_CODEC,
+    ANCHOR_CODEC_OPTIONS,
+    Param("bit_depth", int, optional=True, choices=lambda s: _anchor(s).bit_depths,
+          doc="a bit depth the codec codes; default: the sequence's"),
+)
 
 
 class CtcCodec(ABC):
     """One codec of a config; `input` is 'features', 'image' or 'video'."""
 
     input: str
+    parameters: ClassVar[tuple[Param, ...]]  # the keys of codecs.NAME.params
+    rate_parameters: ClassVar[tuple[Param, ...]]  # what rate_parameter may name
 
     def __init__(self, cfg: CodecConfig) -> None:
         self.cfg = cfg
@@ -39,6 +142,8 @@ class VcmrefFeatures(CtcCodec):
     """The vcmref codec on split-point tensors; params are EncoderConfig fields."""
 
     input = "features"
+    parameters = ENCODER_PARAMETERS
+    rate_parameters = ENCODER_RATE_PARAMETERS
 
     def encode(self, data: Tensors, point: Any) -> bytes:
         from vcmref.refsw.encoder import EncoderConfig, encode
@@ -59,6 +164,9 @@ class FeatureAnchorCodec(VcmrefFeatures):
     """The FCM feature anchor (quantize, tile, VVC/HEVC); params are FeatureAnchorConfig
     fields, the rate parameter is qp."""
 
+    parameters = FEATURE_ANCHOR_PARAMETERS
+    rate_parameters = (ANCHOR_QP,)
+
     def encode(self, data: Tensors, point: Any) -> bytes:
         from vcmref.anchors.feature_anchor import FeatureAnchorConfig, encode_feature_anchor
 
@@ -69,22 +177,16 @@ class FeatureAnchorCodec(VcmrefFeatures):
         return encode_feature_anchor(data, cfg).stream
 
 
-_IMAGE_DEFAULTS = {"codec": "vvenc", "matrix": "bt709", "full_range": False, "bit_depth": 10,
-                   "chroma": "420", "codec_options": {}}
-
-
 class ImageAnchorCodec(CtcCodec):
     """An image coded by a VVC/HEVC anchor as one Y'CbCr picture; params: codec, matrix,
     full_range, bit_depth, chroma, codec_options; the rate parameter is qp."""
 
     input = "image"
+    parameters = IMAGE_ANCHOR_PARAMETERS
+    rate_parameters = (ANCHOR_QP,)
 
     def _params(self) -> dict[str, Any]:
-        unknown = sorted(set(self.cfg.params) - set(_IMAGE_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"codecs.{self.cfg.name}.params.{unknown[0]}: unknown key; "
-                              f"expected one of {', '.join(_IMAGE_DEFAULTS)}")
-        return {**_IMAGE_DEFAULTS, **self.cfg.params}
+        return {**defaults(self.parameters), **self.cfg.params}
 
     def _codec(self):
         from vcmref.anchors.codec import get_codec
@@ -114,6 +216,8 @@ class VcmrefImage(CtcCodec):
     decoded values are rounded to the nearest integer and clipped to 0..255."""
 
     input = "image"
+    parameters = ENCODER_PARAMETERS
+    rate_parameters = ENCODER_RATE_PARAMETERS
 
     def encode(self, data: np.ndarray, point: Any) -> bytes:
         from vcmref.refsw.encoder import EncoderConfig, encode
@@ -143,22 +247,21 @@ class VideoAnchorCodec(CtcCodec):
     qp; the QP read back from the bitstream is checked as for every anchor."""
 
     input = "video"
+    parameters = VIDEO_ANCHOR_PARAMETERS
+    rate_parameters = (ANCHOR_QP,)
 
     def _codec(self):
         from vcmref.anchors.codec import get_codec
 
-        unknown = sorted(set(self.cfg.params) - {"codec", "codec_options", "bit_depth"})
-        if unknown:
-            raise ConfigError(f"codecs.{self.cfg.name}.params.{unknown[0]}: unknown key; "
-                              "expected codec, codec_options or bit_depth")
-        return get_codec(self.cfg.params.get("codec", "vvenc"),
-                         **self.cfg.params.get("codec_options", {}))
+        p = {**defaults(self.parameters), **self.cfg.params}
+        return get_codec(p["codec"], **p["codec_options"])
 
     def _coded(self, seq: Any) -> Any:
         from vcmref.anchors.color import expand_bit_depth
         from vcmref.anchors.yuv import YuvSequence
 
-        depth = int(self.cfg.params.get("bit_depth", seq.bit_depth))
+        depth = self.cfg.params.get("bit_depth")
+        depth = seq.bit_depth if depth is None else int(depth)
         if depth == seq.bit_depth:
             return seq
         if depth < seq.bit_depth:

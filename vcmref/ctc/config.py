@@ -1,6 +1,13 @@
 """CTC configs: YAML files in ctc_configs/, validated with messages that name the file, the key
 and what was expected; `--set key.path=value` overrides; `${shared}`, `${repo}` and `${env:X}`
-expand in strings."""
+expand in strings.
+
+`load_config` refuses a config that is not as documented before anything runs: every codec's
+`params` (and the anchor codec's `codec_options`), `rate_parameter` and `points` are checked
+against what the codec kind declares (vcmref.ctc.codecs: names, types, ranges, choices), the
+task's `split` against the split points the task model declares, and `${env:X}` against the
+environment. `check_inputs` (called by the runner before it creates the run directory) checks
+that the dataset and the model files are there."""
 
 from __future__ import annotations
 
@@ -15,9 +22,8 @@ import yaml
 
 from vcmref.assets import REPO_ROOT, shared_dir
 from vcmref.errors import VcmrefError
+from vcmref.params import ParamError, check_settings, defaults, kind_name
 
-CODEC_KINDS = ("vcmref-features", "feature-anchor", "image-anchor", "vcmref-image",
-               "video-anchor")
 DATASET_KINDS = ("coco", "folder", "skimage", "video")
 METRICS = ("psnr_rgb", "psnr_y", "psnr_yuv", "ms_ssim", "feature_psnr", "map")
 VIDEO_METRICS = ("psnr_y", "psnr_yuv")
@@ -80,20 +86,25 @@ class CtcConfig:
         return yaml.safe_dump(self.raw, sort_keys=False)
 
 
-def _expand(value: Any) -> Any:
+def _expand(value: Any, source: str = "<config>", key: str = "") -> Any:
+    """Expand ${shared}, ${repo} and ${env:X} in every string; an unset X is refused."""
     if isinstance(value, str):
         def sub(m: re.Match) -> str:
-            key = m.group(1)
-            if key == "shared":
+            name = m.group(1)
+            if name == "shared":
                 return str(shared_dir())
-            if key == "repo":
+            if name == "repo":
                 return str(REPO_ROOT)
-            return os.environ.get(key[4:], "")
+            var = name[4:]
+            if var not in os.environ:
+                raise ConfigError(f"{source}: {key or '(top level)'}: expected the environment "
+                                  f"variable {var} to be set (for ${{env:{var}}})")
+            return os.environ[var]
         return _VAR.sub(sub, value)
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [_expand(v, source, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
+        return {k: _expand(v, source, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     return value
 
 
@@ -135,13 +146,13 @@ class _Checker:
             default: Any = None) -> Any:
         if key not in doc or doc[key] is None:
             if required:
-                raise self.fail(f"{path}{key}", f"a value ({_kind_name(kind)})")
+                raise self.fail(f"{path}{key}", f"a value ({kind_name(kind)})")
             return default
         value = doc[key]
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.fail(f"{path}{key}", _kind_name(kind), value)
+            raise self.fail(f"{path}{key}", kind_name(kind), value)
         if not isinstance(value, kind):
-            raise self.fail(f"{path}{key}", _kind_name(kind), value)
+            raise self.fail(f"{path}{key}", kind_name(kind), value)
         return value
 
     def unknown(self, doc: dict, allowed: tuple[str, ...], path: str) -> None:
@@ -151,11 +162,57 @@ class _Checker:
                               f"{', '.join(allowed)}")
 
 
-def _kind_name(kind: type | tuple) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", float: "a number", list: "a list",
-             dict: "a mapping", bool: "true or false"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+def _codec_classes() -> dict[str, Any]:
+    from vcmref.ctc.codecs import CODEC_CLASSES
+
+    return CODEC_CLASSES
+
+
+def _task_models() -> dict[str, Any]:
+    """The task models a config may name: name -> class (with its declared split points)."""
+    from vcmref.tasks.yolox import YoloxDetector
+
+    return {YoloxDetector.name: YoloxDetector}
+
+
+def _duplicate(values: list[Any]) -> Any:
+    seen: list[Any] = []
+    for v in values:
+        if v in seen:
+            return v
+        seen.append(v)
+    return None
+
+
+def _check_codec(c: _Checker, cls: Any, path: str, rate: str, points: list[Any],
+                 params: dict[str, Any], per_item: dict[str, Any]) -> None:
+    """params, rate_parameter and points against what the codec kind declares."""
+    rates = {p.name: p for p in cls.rate_parameters}
+    if rate not in rates:
+        raise c.fail(f"{path}rate_parameter", f"one of {', '.join(rates)}", rate)
+    if rate in params:
+        raise c.fail(f"{path}params.{rate}", f"no value: {rate} is the rate parameter, set by "
+                     "the points", params[rate])
+    try:
+        settings = check_settings(cls.parameters, params, f"{path}params.")
+        spec = rates[rate]
+        unmet = spec.unmet(settings)
+        if unmet:
+            other, needed, actual = unmet
+            fit = [p.name for p in cls.rate_parameters if not p.unmet(settings)]
+            raise ParamError(f"{path}rate_parameter", f"expected {' or '.join(fit) or 'none'} "
+                             f"(params.{other} is {actual!r}; {rate} needs params.{other} "
+                             f"{needed}), got {rate!r}")
+        for i, point in enumerate(points):
+            spec.check(point, settings, f"{path}points[{i}]")
+        for item, plist in per_item.items():
+            for i, point in enumerate(plist):
+                spec.check(point, settings, f"{path}points_per_item.{item}[{i}]")
+    except ParamError as e:
+        raise ConfigError(f"{c.source}: {e}") from None
+    twice = _duplicate(points)
+    if twice is not None:
+        raise c.fail(f"{path}points", f"distinct rate points ({twice!r} is given twice)")
 
 
 def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
@@ -208,8 +265,15 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
                           c.get(t, "ground_truth", "task.", str, False, "annotations"),
                           float(c.get(t, "pseudo_score_threshold", "task.", (int, float), False,
                                       0.5)))
-        if task.model != "yolox-nano":
-            raise c.fail("task.model", "yolox-nano (the reference detector)", task.model)
+        models = _task_models()
+        if task.model not in models:
+            raise c.fail("task.model", f"{' or '.join(models)} (the reference detector)",
+                         task.model)
+        splits = models[task.model].split_points
+        if task.split is not None and task.split not in splits:
+            raise c.fail("task.split", f"one of {', '.join(splits)} (the split points of "
+                         f"{task.model}), or no split for inference on decoded images",
+                         task.split)
         if task.ground_truth not in ("annotations", "pseudo"):
             raise c.fail("task.ground_truth", "annotations or pseudo", task.ground_truth)
         if task.ground_truth == "annotations" and dataset.kind != "coco":
@@ -235,12 +299,15 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         cd = c.mapping(cd, f"codecs.{cname}")
         c.unknown(cd, ("kind", "rate_parameter", "points", "params", "points_per_item"), path)
         ckind = c.get(cd, "kind", path, str)
-        if ckind not in CODEC_KINDS:
-            raise c.fail(f"{path}kind", f"one of {', '.join(CODEC_KINDS)}", ckind)
-        if (ckind == "video-anchor") != (dataset.kind == "video"):
-            raise c.fail(f"{path}kind", "video-anchor for a video dataset, and only then",
-                         ckind)
-        split_needed = ckind in ("vcmref-features", "feature-anchor")
+        classes = _codec_classes()
+        if ckind not in classes:
+            raise c.fail(f"{path}kind", f"one of {', '.join(classes)}", ckind)
+        cls = classes[ckind]
+        if (cls.input == "video") != (dataset.kind == "video"):
+            video = [k for k, v in classes.items() if v.input == "video"]
+            raise c.fail(f"{path}kind", f"{' or '.join(video)} for a video dataset, and only "
+                         "then", ckind)
+        split_needed = cls.input == "features"
         if split_needed and (task is None or task.split is None):
             raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "
                          "(feature codecs code split-point tensors)", ckind)
@@ -254,9 +321,10 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
             if not isinstance(plist, list) or len(plist) != len(points):
                 raise c.fail(f"{path}points_per_item.{item}",
                              f"a list of {len(points)} points (as many as points)", plist)
-        codecs[str(cname)] = CodecConfig(str(cname), ckind,
-                                         c.get(cd, "rate_parameter", path, str), points,
-                                         c.get(cd, "params", path, dict, False, {}), per_item)
+        rate = c.get(cd, "rate_parameter", path, str)
+        params = c.get(cd, "params", path, dict, False, {})
+        _check_codec(c, cls, path, rate, points, params, per_item)
+        codecs[str(cname)] = CodecConfig(str(cname), ckind, rate, points, params, per_item)
     anchor = c.get(doc, "anchor", "", str)
     if anchor not in codecs:
         raise c.fail("anchor", f"the name of one of the codecs ({', '.join(codecs)})", anchor)
@@ -282,4 +350,54 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CtcConf
         if not isinstance(doc, dict):
             break
         apply_override(doc, assignment, str(path))
-    return parse_config(_expand(doc), str(path))
+    return parse_config(_expand(doc, str(path)), str(path))
+
+
+def _model_needed(cfg: CtcConfig) -> bool:
+    return cfg.task is not None and (cfg.task.split is not None or "map" in cfg.metrics)
+
+
+def check_inputs(cfg: CtcConfig) -> None:
+    """Refuse a config whose dataset or model files are not there, or whose anchor codec
+    options the codec refuses (e.g. a missing .cfg file): called before the run directory is
+    created, so that such a run leaves nothing behind."""
+    ds = cfg.dataset
+
+    def missing(key: str, what: str, path: str | None) -> ConfigError:
+        return ConfigError(f"{cfg.source}: {key}: expected {what}, got {path!r} (not there)")
+
+    if ds.kind in ("coco", "folder") and not Path(ds.images or "").is_dir():
+        raise missing("dataset.images", "a folder of images", ds.images)
+    if ds.kind == "coco" and not Path(ds.annotations or "").is_file():
+        raise missing("dataset.annotations", "a COCO annotations file", ds.annotations)
+    for k, video in enumerate(ds.videos or []):
+        if not Path(video).is_file():
+            raise missing(f"dataset.videos[{k}]", "a video file (mp4, y4m)", video)
+    if ds.kind == "skimage":
+        import skimage.data
+
+        for k, name in enumerate(ds.names or []):
+            if not callable(getattr(skimage.data, str(name), None)):
+                raise ConfigError(f"{cfg.source}: dataset.names[{k}]: expected a scikit-image "
+                                  f"sample image (skimage.data), got {name!r}")
+    if _model_needed(cfg):
+        model = cfg.task.model_path
+        if model is None:
+            from vcmref.tasks.yolox import default_model_path
+
+            default = default_model_path()
+            if not default.is_file():
+                raise ConfigError(f"{cfg.source}: task.model_path: expected the model file; "
+                                  f"not set, and the default {default} is not there")
+        elif not Path(model).is_file():
+            raise missing("task.model_path", "the model file", model)
+    from vcmref.anchors.codec import CodecConfigError, get_codec
+
+    for name, codec in cfg.codecs.items():
+        params = {**defaults(_codec_classes()[codec.kind].parameters), **codec.params}
+        if "codec" not in params:
+            continue
+        try:
+            get_codec(params["codec"], **params.get("codec_options", {}))
+        except CodecConfigError as e:
+            raise ConfigError(f"{cfg.source}: codecs.{name}.params.codec_options: {e}") from None

@@ -443,6 +443,9 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
         raise ConfigError(f"phase {phase!r}: expected one of {', '.join(PHASES)}")
     run_dir = Path(run_dir)
     start = time.perf_counter()
+    from vcmref.ctc.config import check_inputs
+
+    check_inputs(cfg)  # a missing dataset or model: refused before the run directory exists
     prepare_run(cfg, run_dir)
     _state(run_dir)
     ds = dataset_of(run_dir)

@@ -215,7 +215,7 @@ def _search_view(cfg: CtcConfig) -> CtcConfig:
     the search changes), so a config written by the search can reuse the directory."""
     doc = copy.deepcopy(cfg.raw)
     for codec in doc.get("codecs", {}).values():
-        codec["points"] = [0]
+        codec["points"] = [1]  # a placeholder every rate parameter takes (QP, step, bits)
         codec.pop("points_per_item", None)
     return parse_config(doc, cfg.source)
 
