@@ -403,11 +403,20 @@ def _execute_local(run_dir: Path, jobs: list[Job], phase: str,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from vcmref.ctc.workers import init_worker
+
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    # init_worker: a worker exits when this process dies, even by SIGKILL (no orphans)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker)
+    try:
         futures = [pool.submit(execute_job, str(run_dir), job, phase) for job in jobs]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:
+        # Ctrl-C or an error: drop the queued jobs instead of running them all before exiting
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _execute_dask(run_dir: Path, jobs: list[Job], phase: str, scheduler: str,

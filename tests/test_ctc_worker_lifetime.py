@@ -1,0 +1,156 @@
+"""Pool workers die with their run: `vcmref ctc --workers 2` killed with SIGKILL (the parent
+alone, as `kill -9 PID` does) leaves no worker, resource tracker or tool process behind, and
+no record is written after it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="finds the run's processes in /proc"
+)
+
+
+def _config(tmp_path: Path) -> Path:
+    """4 images x 2 quick codecs x 4 points: 32 jobs, some seconds on two workers."""
+    images = tmp_path / "img"
+    images.mkdir()
+    y, x = np.mgrid[:128, :160]
+    for k in range(4):
+        rgb = np.stack([(x * (3 + k)) % 256, (y * 5 + 40 * k) % 256, (x + y) % 256], -1)
+        Image.fromarray(rgb.astype(np.uint8)).save(images / f"img{k}.png")
+    doc = {
+        "name": "tiny",
+        "dataset": {"kind": "folder", "images": str(images)},
+        "metrics": ["psnr_rgb"],
+        "anchor": "hevc",
+        "codecs": {
+            "hevc": {
+                "kind": "image-anchor",
+                "rate_parameter": "qp",
+                "points": [27, 32, 37, 42],
+                "params": {
+                    "codec": "x265",
+                    "bit_depth": 8,
+                    "codec_options": {"preset": "ultrafast"},
+                },
+            },
+            "vcmref": {
+                "kind": "vcmref-image",
+                "rate_parameter": "step",
+                "points": [4, 8, 16, 32],
+                "params": {"quant": "step", "bit_depth": 9},
+            },
+        },
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _group(pgid: int) -> dict[int, str]:
+    """Live (not zombie) processes of the process group: pid -> command line."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, ...
+            if int(fields[2]) != pgid or fields[0] in "ZX":
+                continue
+            out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _records(run_dir: Path) -> set[Path]:
+    return set(run_dir.glob("results/*/*/*.json"))
+
+
+def test_sigkilled_run_leaves_no_worker_behind(tmp_path) -> None:
+    cfg_path = _config(tmp_path)
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "vcmref",
+        "ctc",
+        str(cfg_path),
+        "--run-dir",
+        str(run_dir),
+        "--workers",
+        "2",
+        "--no-report",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )  # its own group: pgid == proc.pid
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [c for c in _group(proc.pid).values() if "spawn_main" in c]
+            if len(workers) == 2 and _records(run_dir):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert len(workers) == 2 and 0 < len(_records(run_dir)) < 32, "not in the middle"
+
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only, not its group
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while (left := _group(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, f"survived the parent: {left}"
+
+        written = _records(run_dir)
+        time.sleep(1)
+        assert _records(run_dir) == written, "records written after the run was killed"
+        assert len(written) < 32
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_ctrl_c_stops_the_queued_jobs(tmp_path) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) ends the run within seconds, without
+    running the jobs still queued first; a rerun resumes from the records written."""
+    cfg_path = _config(tmp_path)
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vcmref", "ctc", str(cfg_path), "--run-dir", str(run_dir),
+           "--workers", "2", "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not _records(run_dir):
+            time.sleep(0.05)
+        assert proc.poll() is None and _records(run_dir), "not in the middle of the run"
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.monotonic()
+        proc.wait(timeout=30)
+        assert time.monotonic() - t0 < 10
+        assert proc.returncode != 0
+        written = len(_records(run_dir))
+        assert written < 16, f"{written} of 32 records: the queued jobs ran after Ctrl-C"
+        deadline = time.monotonic() + 5
+        while _group(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group(proc.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
