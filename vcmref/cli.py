@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vcmref.fileio import write_atomic
+from vcmref.fileio import check_output_path, write_atomic
+from vcmref.tensor_files import load_tensors
 
 app = typer.Typer(
     add_completion=False,
@@ -60,26 +61,6 @@ def _save_npz(path: Path, arrays: dict) -> None:
     write_atomic(path, write)
 
 
-def load_tensors(path: Path) -> dict:
-    """Tensors from .npy (one tensor, named after the file) or .npz (one per array name)."""
-    import numpy as np
-
-    if not path.exists():
-        raise CliError(f"{path}: no such file")
-    try:
-        if path.suffix == ".npy":
-            return {path.stem: np.load(path, allow_pickle=False)}
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                tensors = {k: z[k] for k in z.files}
-            if not tensors:
-                raise CliError(f"{path}: the .npz holds no arrays")
-            return tensors
-    except (ValueError, OSError) as e:
-        raise CliError(f"{path}: not a readable numpy file ({e})") from None
-    raise CliError(f"{path}: expected a .npy or .npz file")
-
-
 def _read_stream(path: Path) -> bytes:
     if not path.exists():
         raise CliError(f"{path}: no such file")
@@ -114,6 +95,10 @@ def encode(
     def go() -> None:
         from vcmref.refsw.encoder import Encoder, EncoderConfig
 
+        for name, value, mode in (("--qp", qp, "qp"), ("--step", step, "step")):
+            if value is not None and quant != mode:
+                raise CliError(f"{name} {value}: only used with --quant {mode}, not {quant}")
+        check_output_path(output)
         data = load_tensors(tensors)
         cfg = EncoderConfig(bit_depth=bit_depth, quant=quant, qp=qp, step=step, layers=layers,
                             tile_columns=tile_columns, rows_per_unit=rows_per_unit,
@@ -178,6 +163,7 @@ def anchor_encode(
     def go() -> None:
         from vcmref.anchors.feature_anchor import FeatureAnchorConfig, encode_feature_anchor
 
+        check_output_path(output)
         data = load_tensors(tensors)
         cfg = FeatureAnchorConfig(codec=codec, codec_options=_parse_codec_options(option or []),
                                   qp=qp, bit_depth=bit_depth, quant=quant,
@@ -298,6 +284,8 @@ def detect(
         from vcmref.tasks.inference import detections
         from vcmref.tasks.yolox import YoloxDetector
 
+        if output is not None:
+            check_output_path(output)
         detector = YoloxDetector(model)
         ds = _open_dataset(annotations, images, count)
         t0 = time.perf_counter()
@@ -380,6 +368,8 @@ def inspect(
 
         from vcmref.bitstream.inspect import format_text, inspect_stream
 
+        if output is not None:
+            check_output_path(output)
         sig, units = inspect_stream(_read_stream(stream))
         if json_out:
             text = json.dumps({"signature": [e.__dict__ for e in sig],
@@ -491,6 +481,11 @@ def _progress_printer(label: str):
     return bar, update
 
 
+def _check_workers(workers: int) -> None:
+    if workers < 1:
+        _fail(f"--workers {workers}: expected at least 1 worker process")
+
+
 def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: int,
             scheduler: str | None, phase: str, report: bool, say=typer.echo):
     """Load, run and report one config; returns the run summary."""
@@ -537,6 +532,7 @@ def ctc(
     """Run a CTC config: every item x codec x rate point, resumable, then the report.
 
     Exits 1 when a job failed (the others still ran; the summary lists the failures)."""
+    _check_workers(workers)
     summary = _run(lambda: run_ctc(config, run_dir, set_ or [], workers, scheduler, phase,
                                    not no_report))
     if summary.failed:
@@ -566,6 +562,8 @@ def search(
 
         if bool(bpp) == bool(drop):
             raise CliError("give target --bpp values or target --drop values (one kind)")
+        if output is not None:
+            check_output_path(output)
         directory = run_dir or Path("runs") / f"{load_config(config, set_ or []).name}-search"
         typer.echo(run_search(config, codec, bpp=bpp or None, drops=drop or None,
                               run_dir=directory, out=output, overrides=set_ or []))
@@ -603,6 +601,7 @@ def demo(
                                              "trip, no CTC run")] = False,
 ) -> None:
     """The codec round trip on an embedded tensor, then a small CTC run with its report."""
+    _check_workers(workers)
 
     def go() -> None:
         from vcmref.demo import run_ctc_demo, run_demo

@@ -144,6 +144,11 @@ def _check_config(cfg: EncoderConfig) -> None:
             raise EncoderInputError(f"{name} {value!r}: expected an integer")
     if cfg.qp is not None and not 0 <= cfg.qp <= MAX_QP:
         raise EncoderInputError(f"qp {cfg.qp}: expected 0 to {MAX_QP}")
+    if cfg.quant in QUANT_MODES and cfg.quant != "qp":  # an unknown quant: build_sps says so
+        for name in ("qp", "tensor_qp"):
+            if getattr(cfg, name) is not None:
+                raise EncoderInputError(f"{name} {getattr(cfg, name)}: only used with quant "
+                                        f"'qp', not {cfg.quant!r}")
     if cfg.tile_columns is not None and cfg.tile_columns < 1:
         raise EncoderInputError(f"tile_columns {cfg.tile_columns}: expected at least 1")
 
