@@ -242,3 +242,30 @@ def test_unit_type_table(spec_text):
         assert row[1] == ut.name, row
         assert row[2] == PAYLOAD_STRUCTURES[ut], row
     assert "0" in by_value and "7" in by_value and "9..127" in by_value
+
+
+def _power(cell: str) -> int:
+    base, _, exp = cell.strip().partition("^")
+    return int(base) ** int(exp) if exp else int(base)
+
+
+def test_level_table_matches_the_code() -> None:
+    """Clause 6's level table, every column, is LEVELS (the limits the decoder enforces)."""
+    from dataclasses import fields
+
+    from vcmref.bitstream.levels import LEVELS, Level
+
+    text = SPEC.read_text().split("## 6. Profiles and levels", 1)[1]
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    names = {f.name.replace("_", ""): f.name for f in fields(Level)}
+    columns = [names["idc" if h == "level_idc" else h.lower()] for h in header]
+    assert set(columns) == set(names.values())
+    table = {}
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if not cells[0].isdigit():
+            continue
+        level = Level(**{k: _power(v) for k, v in zip(columns, cells, strict=True)})
+        table[level.idc] = level
+    assert table == LEVELS

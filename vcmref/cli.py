@@ -51,16 +51,6 @@ def _run(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
 
 
-def _save_npz(path: Path, arrays: dict) -> None:
-    import numpy as np
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-
-    write_atomic(path, write)
-
-
 def _read_stream(path: Path) -> bytes:
     if not path.exists():
         raise CliError(f"{path}: no such file")
@@ -322,34 +312,40 @@ def decode(
     """Decode a stream (normative decoder); checks decoded-data hashes when present."""
 
     def go() -> None:
+        from vcmref.decode_output import DecodeOutputs
         from vcmref.refsw.decoder import Decoder
 
         if output is None and raw_samples is None and raw_values is None:
             raise CliError("nothing to write: give -o, --raw-samples or --raw-values")
+        if layers is not None and layers < 1:
+            raise CliError(f"--layers {layers}: expected at least 1 (layer 0 is always "
+                           "decoded)")
+        try:
+            outputs = DecodeOutputs(tensors=output, samples=samples, tile_frames=frames,
+                                    raw_samples=raw_samples, raw_values=raw_values)
+        except ValueError as e:
+            raise CliError(str(e)) from None
         data = _read_stream(stream)
         t0 = time.perf_counter()
-        result = Decoder(max_layers=layers, verify_hashes=not no_verify_hash).decode(data)
-        dt = time.perf_counter() - t0
-        if output is not None:
-            _save_npz(output, result.stacked_tensors())
-        if raw_samples is not None or raw_values is not None:
-            from vcmref.conformance.suite import samples_bytes, values_bytes
+        decoded = Decoder(max_layers=layers, verify_hashes=not no_verify_hash).frames(data)
+        checked = 0
+        layer_sets: set[tuple[int, ...]] = set()
 
-            if raw_samples is not None:
-                write_atomic(raw_samples, samples_bytes(result))
-            if raw_values is not None:
-                write_atomic(raw_values, values_bytes(result))
-        if samples is not None:
-            _save_npz(samples, result.stacked_samples())
-        if frames is not None:
-            _save_npz(frames, result.tile_frames())
-        checked = sum(f.hashes_checked for f in result.frames)
-        layer_sets = sorted({tuple(f.layers) for f in result.frames})
-        typer.echo(f"{output or raw_samples or raw_values}: {len(result.frames)} frames, layers "
-                   f"{', '.join(map(str, layer_sets[0])) if len(layer_sets) == 1 else layer_sets}"
-                   f", {checked} hashes verified, decoded in {dt:.3f} s"
-                   + (f"; skipped {len(result.skipped_units)} reserved units"
-                      if result.skipped_units else ""))
+        def tally(frames_in):
+            nonlocal checked
+            for f in frames_in:
+                checked += f.hashes_checked
+                layer_sets.add(tuple(f.layers))
+                yield f
+
+        count = outputs.write_all(decoded.sps, tally(decoded))
+        dt = time.perf_counter() - t0
+        sets = sorted(layer_sets)
+        typer.echo(f"{output or raw_samples or raw_values}: {count} frames, layers "
+                   f"{', '.join(map(str, sets[0])) if len(sets) == 1 else sets}"
+                   f", {checked} hashes verified, decoded and written in {dt:.3f} s"
+                   + (f"; skipped {len(decoded.skipped_units)} reserved units"
+                      if decoded.skipped_units else ""))
 
     _run(go)
 
@@ -401,6 +397,8 @@ def extract(
             dropped = {int(v) for v in drop.split(",") if v.strip()}
         except ValueError:
             raise CliError(f"--drop {drop!r}: expected comma-separated unit indices") from None
+        if layers is not None and layers < 1:
+            raise CliError(f"--layers {layers}: expected at least 1 (layer 0 is always kept)")
         data = _read_stream(stream)
         out = do_extract(data, max_layers=layers, drop_units=dropped)
         write_atomic(output, out)

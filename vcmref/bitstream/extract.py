@@ -24,6 +24,9 @@ def extract(data: bytes, max_layers: int | None = None,
     hash units, reserved units, or every unit of a layer and of the layers that depend on it
     in a frame leaves a conforming stream; dropping part of a tile's units does not (a decoder
     reports the missing unit), which is what error-resilience tests want."""
+    if max_layers is not None and (isinstance(max_layers, bool) or max_layers < 1):
+        raise ValueError(f"max_layers {max_layers!r}: expected at least 1 (layer 0 is always "
+                         "kept)")
     drop_units = drop_units or set()
     units = list(iter_units(data))
     unknown = sorted(i for i in drop_units if not 0 <= i < len(units))

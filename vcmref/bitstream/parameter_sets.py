@@ -239,6 +239,12 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         s.wavefront_block_size = rw.ue("wavefront_block_size", s.wavefront_block_size,
                                        0, lv.max_dimension)
         s.lane_limit = rw.ue("lane_limit", s.lane_limit, 0, lv.max_tensor_samples)
+        for t in range(n_tensors):
+            for layer, li in enumerate(s.layers):
+                if li.channels[t] and unit_samples_bound(s, t, layer) > lv.max_unit_samples:
+                    raise rw.error(f"data units of tensor {t} in layer {layer} may carry "
+                                   f"{unit_samples_bound(s, t, layer)} samples, above level "
+                                   f"{lv.idc}'s {lv.max_unit_samples}", f"rows_per_unit[{t}]")
     else:
         s.inner_codec = InnerCodec(rw.u(8, "inner_codec_idc", int(s.inner_codec),
                                         min(InnerCodec), max(InnerCodec)))
@@ -252,6 +258,16 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
                                "picture_bit_depth_minus1")
     rw.alignment()
     return s
+
+
+def unit_samples_bound(s: StreamParameterSet, t: int, layer: int) -> int:
+    """UnitRows x tile width of tensor t's tile in `layer` (clause 6): the most samples one of
+    its data units carries."""
+    ti, tl = s.tensors[t], s.tile_layouts[t]
+    cols = tl.tile_columns[layer]
+    height = -(-s.layers[layer].channels[t] // cols) * ti.height
+    rows = height if tl.rows_per_unit == 0 else min(tl.rows_per_unit, height)
+    return rows * cols * ti.width
 
 
 def picture_size(s: StreamParameterSet, layer: int) -> tuple[int, int]:

@@ -172,6 +172,16 @@ def _level_limits() -> bytes:
         tile_columns=4))
 
 
+def _unit_samples_limit() -> bytes:
+    """Data units of exactly level 10's MaxUnitSamples: a whole 512x512 tile, and a 1024x512
+    tile that the encoder cuts into two units of 512 rows."""
+    rng = np.random.default_rng(22)
+    sparse = np.zeros((2, 1, 1024, 512), np.float32)
+    sparse[rng.random(sparse.shape) < 0.001] = 1.5
+    return encode({"whole": sparse[:, :, :512], "cut": sparse},
+                  EncoderConfig(quant="step", step=0.5, bit_depth=4, level=10))
+
+
 def _base_layer_only() -> bytes:
     """A three-layer stream after extraction of layer 0: the SPS still declares three layers."""
     data = encode(features(5, {"a": (2, 6, 4, 4)}), EncoderConfig(
@@ -237,6 +247,9 @@ CASES: tuple[Case, ...] = (
     Case("zero_frames", "a stream without frames", ("no frame",), _zero_frames),
     Case("level10_limits", "level 10 at its limits: 8 tensors, 1024 channels, 4 layers, a "
          "4096-sample-wide tile", ("sizes at the level limits",), _level_limits),
+    Case("level10_unit_samples", "level 10 data units of exactly MaxUnitSamples samples, two "
+         "frames: a whole-tile unit and a tile cut into units by rows_per_unit",
+         ("MaxUnitSamples at the limit",), _unit_samples_limit),
     Case("level20_constant", "level 20; an all-zero tensor and a constant tensor, "
          "max_magnitude_class 0, a non-zero tile padding value",
          ("level 20", "single-token contexts", "max_magnitude_class 0", "tile padding"),

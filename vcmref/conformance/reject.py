@@ -446,10 +446,11 @@ def _sps_cases(out: list[RejectCase]) -> None:
     add("num_tensors_over_level", "9 tensors at level 10 (MaxTensors 8): num_tensors_minus1 8",
         with_sps(sps_payload_unchecked(n)), "num_tensors_minus1", "outside its legal range")
 
-    def one_tensor(c: int, h: int, w: int, cols: int = 1, level: int = 10) -> bytes:
+    def one_tensor(c: int, h: int, w: int, cols: int = 1, level: int = 10,
+                   rows_per_unit: int = 0) -> bytes:
         ti = TensorInfo("x", c, h, w)
         n = changed(tensors=[ti], layers=[LayerInfo([c])], level_idc=level,
-                    tile_layouts=[TileLayout(None, 0, [cols])])
+                    tile_layouts=[TileLayout(None, rows_per_unit, [cols])])
         return with_sps(sps_payload_unchecked(n))
 
     add("channels_over_level", "a tensor of 1025 channels at level 10 (MaxChannels 1024)",
@@ -472,6 +473,25 @@ def _sps_cases(out: list[RejectCase]) -> None:
     add("tile_higher_than_level", "8 cells of height 1024 in one tile column at level 10",
         one_tensor(8, 1024, 1, cols=1), "tile_columns_minus1",
         "exceeds level 10's 4096 samples")
+    add("unit_samples_over_level", "one data unit for a whole 1024x512 tile at level 10 "
+        "(rows_per_unit 0; MaxUnitSamples 2^18)", one_tensor(1, 1024, 512), "rows_per_unit",
+        "may carry 524288 samples, above level 10's 262144")
+    add("unit_rows_over_level", "rows_per_unit 257 for a 1024-sample-wide tile at level 10 "
+        "(257 x 1024 > MaxUnitSamples 2^18)", one_tensor(4, 512, 512, cols=2,
+                                                          rows_per_unit=257),
+        "rows_per_unit", "may carry 263168 samples, above level 10's 262144")
+    add("unit_samples_over_level_20", "one data unit for a whole 1024x1024 tile at level 20 "
+        "(MaxUnitSamples 2^19)", one_tensor(1, 1024, 1024, level=20), "rows_per_unit",
+        "may carry 1048576 samples, above level 20's 524288")
+    zeros = _Stream(encode({"x": np.zeros((1, 1, 8, 8), np.float32)}, EncoderConfig(level=40)))
+    bomb = copy.deepcopy(zeros.sps)
+    bomb.tensors[0].height = bomb.tensors[0].width = 8192
+    add("unit_samples_bomb", "a whole stream of one all-zero 1x8192x8192 tensor in a single "
+        "data unit at level 40 (MaxUnitSamples 2^21): a few hundred bytes that would make a "
+        "decoder without the limit schedule 67 million samples at once",
+        zeros.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
+                                     sps_payload_unchecked(bomb))),
+        "rows_per_unit", "may carry 67108864 samples, above level 40's 2097152")
     add("tile_columns_over_channels", "tile_columns_minus1 4 for a layer carrying 2 channels",
         with_sps(sps_payload_unchecked(changed(tile_layouts=[
             TileLayout(None, 2, [5, 2]), copy.deepcopy(sps.tile_layouts[1])]))),

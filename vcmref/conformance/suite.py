@@ -19,24 +19,33 @@ from vcmref.bitstream.parameter_sets import (
 from vcmref.bitstream.syntax import Reader
 from vcmref.bitstream.units import UnitType, iter_units
 from vcmref.errors import BitstreamError
-from vcmref.refsw.decoder import Decoder, DecodeResult
+from vcmref.refsw.decoder import DecodedFrame, Decoder, DecodeResult
 
 SUITE_DIR = REPO_ROOT / "conformance_streams"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-def samples_bytes(result: DecodeResult) -> bytes:
-    """The decoded-sample file: for each frame, each tensor in SPS order, its C*H*W samples
+def frame_samples_bytes(sps: StreamParameterSet, frame: DecodedFrame) -> bytes:
+    """One frame of the decoded-sample file: each tensor in SPS order, its C*H*W samples
     row-major, each a big-endian 32-bit two's complement integer."""
-    return b"".join(f.samples[t.name].astype(">i4").tobytes()
-                    for f in result.frames for t in result.sps.tensors)
+    return b"".join(frame.samples[t.name].astype(">i4").tobytes() for t in sps.tensors)
+
+
+def frame_values_bytes(sps: StreamParameterSet, frame: DecodedFrame) -> bytes:
+    """One frame of the decoded-value file: the same order, each value big-endian IEEE-754
+    binary32."""
+    return b"".join(frame.tensors[t.name].astype(">f4").tobytes() for t in sps.tensors)
+
+
+def samples_bytes(result: DecodeResult) -> bytes:
+    """The decoded-sample file: its frames one after another."""
+    return b"".join(frame_samples_bytes(result.sps, f) for f in result.frames)
 
 
 def values_bytes(result: DecodeResult) -> bytes:
-    """The decoded-value file: the same order, each value big-endian IEEE-754 binary32."""
-    return b"".join(f.tensors[t.name].astype(">f4").tobytes()
-                    for f in result.frames for t in result.sps.tensors)
+    """The decoded-value file: its frames one after another."""
+    return b"".join(frame_values_bytes(result.sps, f) for f in result.frames)
 
 
 def md5(data: bytes) -> str:

@@ -6,6 +6,7 @@ Plain and deterministic; it never imports the encoder.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +122,7 @@ class _FrameUnits:
 
 
 _RANS_UNITS = (UnitType.TILE_MODEL, UnitType.DATA_UNIT)
+_DEQUANT_CHUNK_SAMPLES = 1 << 20  # dequantize this many samples at a time (bounds scratch)
 
 
 def default_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: int,
@@ -131,6 +133,36 @@ def default_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: in
     return decode_inner_pictures(codec, data, width, height, bit_depth)
 
 
+def _dequant_chunks(channels: tuple[int, ...], height: int,
+                    width: int) -> Iterator[tuple[np.ndarray, slice]]:
+    """(channel indices, row slice) blocks of at most about _DEQUANT_CHUNK_SAMPLES samples."""
+    per_group = _DEQUANT_CHUNK_SAMPLES // (height * width)
+    if per_group >= 1:
+        for a in range(0, len(channels), per_group):
+            yield np.asarray(channels[a : a + per_group]), slice(None)
+        return
+    rows = max(1, _DEQUANT_CHUNK_SAMPLES // width)
+    for c in channels:
+        for y in range(0, height, rows):
+            yield np.asarray([c]), slice(y, y + rows)
+
+
+class FrameStream:
+    """A stream being decoded: `sps` at once, then the frames as they are iterated (once).
+
+    An error anywhere in the stream, also after the last frame (a missing end_of_stream, say),
+    is raised by the iteration: a caller that writes frames as they come must discard them
+    then."""
+
+    def __init__(self, decoder: Decoder, data: bytes) -> None:
+        self.skipped_units: list[int] = []
+        self._items = decoder._frames(data, self.skipped_units)
+        self.sps: StreamParameterSet = next(self._items)  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        return self._items  # type: ignore[return-value]
+
+
 class Decoder:
     """Decodes a stream; `max_layers` decodes only layers below it (as if the rest were dropped).
 
@@ -139,15 +171,30 @@ class Decoder:
 
     def __init__(self, max_layers: int | None = None, verify_hashes: bool = True,
                  inner_decoder: InnerDecoder | None = None) -> None:
+        if max_layers is not None and (isinstance(max_layers, bool) or max_layers < 1):
+            raise ValueError(f"max_layers {max_layers!r}: expected at least 1 (layer 0 is "
+                             "always decoded)")
         self.max_layers = max_layers
         self.verify_hashes = verify_hashes
         self.inner_decoder = inner_decoder or default_inner_decoder
         self._pending: dict[int, tuple[deque[np.ndarray], Unit]] = {}
 
     def decode(self, data: bytes) -> DecodeResult:
+        """Decode the whole stream; every frame is held (see `frames` for one at a time)."""
+        stream = self.frames(data)
+        frames = list(stream)
+        return DecodeResult(stream.sps, frames, stream.skipped_units)
+
+    def frames(self, data: bytes) -> FrameStream:
+        """The stream's frames, decoded one at a time as they are iterated, so that memory
+        holds one frame; the stream parameter set is parsed (and checked) at once."""
+        return FrameStream(self, data)
+
+    def _frames(self, data: bytes, skipped: list[int]) -> Iterator[StreamParameterSet |
+                                                                  DecodedFrame]:
+        """Yields the stream parameter set, then each decoded frame."""
         sps: StreamParameterSet | None = None
-        frames: list[DecodedFrame] = []
-        skipped: list[int] = []
+        last_index: int | None = None
         current: _FrameUnits | None = None
         ended = False
         self._pending = {}
@@ -167,6 +214,7 @@ class Decoder:
                 rd = _reader(data, unit)
                 sps = stream_parameter_set(rd, StreamParameterSet())
                 _expect_consumed(rd, unit)
+                yield sps
                 continue
             if len(unit.payload) > sps.level.max_unit_payload_bytes:
                 raise BitstreamError(f"payload of {len(unit.payload)} bytes exceeds level "
@@ -189,13 +237,15 @@ class Decoder:
                 continue
             if utype == UnitType.FRAME_HEADER:
                 if current is not None:
-                    frames.append(self._decode_frame(sps, current))
+                    yield self._decode_frame(sps, current)
+                    last_index = current.header.frame_index
+                    current = None
                 rd = _reader(data, unit)
                 fh = frame_header(rd, FrameHeader(), sps)
                 _expect_consumed(rd, unit)
-                if frames and fh.frame_index <= frames[-1].frame_index:
+                if last_index is not None and fh.frame_index <= last_index:
                     raise BitstreamError(
-                        f"frame_index {fh.frame_index} does not follow {frames[-1].frame_index}",
+                        f"frame_index {fh.frame_index} does not follow {last_index}",
                         unit=unit.label, element="frame_index", bit_offset=unit.payload_bit_offset)
                 current = _FrameUnits(fh, unit)
                 continue
@@ -208,7 +258,7 @@ class Decoder:
         if sps is None:
             raise BitstreamError("stream has no stream parameter set", unit="stream")
         if current is not None:
-            frames.append(self._decode_frame(sps, current))
+            yield self._decode_frame(sps, current)
         for layer, (left, unit) in self._pending.items():
             if left:
                 raise BitstreamError(f"inner_data holds {len(left)} more pictures of layer "
@@ -217,7 +267,6 @@ class Decoder:
         if not ended:
             raise BitstreamError("stream ends without an end_of_stream unit", unit="stream",
                                  bit_offset=8 * len(data))
-        return DecodeResult(sps, frames, skipped)
 
     def _collect(self, data: bytes, sps: StreamParameterSet, fr: _FrameUnits,
                  unit: Unit) -> None:
@@ -286,16 +335,16 @@ class Decoder:
                     continue
                 if sps.entropy_coder == EntropyCoder.WAVEFRONT_RANS:
                     self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
-                chans = np.asarray(geom.channels)
-                try:
-                    tensors[ti.name][chans] = dequantize(
-                        samples[ti.name][chans], sps.quant_mode, fr.header.quant[t],
-                        sps.sample_bit_depth, chans)
-                except BitstreamError as e:
-                    raise BitstreamError(f"tensor {t}: {e.reason}", unit=label,
-                                         element=e.element,
-                                         bit_offset=fr.unit.payload_bit_offset) from None
-                planes.append(samples[ti.name][chans])
+                for chans, rows in _dequant_chunks(geom.channels, ti.height, ti.width):
+                    try:
+                        tensors[ti.name][chans, rows] = dequantize(
+                            samples[ti.name][chans, rows], sps.quant_mode, fr.header.quant[t],
+                            sps.sample_bit_depth, chans)
+                    except BitstreamError as e:
+                        raise BitstreamError(f"tensor {t}: {e.reason}", unit=label,
+                                             element=e.element,
+                                             bit_offset=fr.unit.payload_bit_offset) from None
+                planes.extend(samples[ti.name][c] for c in geom.channels)
             if layer in fr.hashes and self.verify_hashes:
                 dh, hunit = fr.hashes[layer]
                 digest = layer_samples_md5(planes)

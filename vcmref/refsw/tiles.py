@@ -3,12 +3,65 @@ which order they are decoded (the wavefront), and which rANS lane decodes each o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
 import numpy as np
 
 from vcmref.bitstream.parameter_sets import StreamParameterSet
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+CACHE_BUDGET_BYTES = 128 << 20
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(value, f.name)) for f in fields(value))
+    return 0
+
+
+def array_cache(budget: int = CACHE_BUDGET_BYTES) -> Callable[[_F], _F]:
+    """Memoize a function of hashable arguments, least recently used first out, keeping the
+    numpy arrays of the results within `budget` bytes: a stream cannot make the cache grow
+    with the number of its units (a result larger than the budget is not kept)."""
+
+    def wrap(fn: _F) -> _F:
+        store: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        held = [0]
+
+        @wraps(fn)
+        def cached(*args):
+            hit = store.get(args)
+            if hit is not None:
+                store.move_to_end(args)
+                return hit[0]
+            value = fn(*args)
+            size = _nbytes(value)
+            if size <= budget:
+                store[args] = (value, size)
+                held[0] += size
+                while held[0] > budget:
+                    _, (_, old) = store.popitem(last=False)
+                    held[0] -= old
+            return value
+
+        def cache_clear() -> None:
+            store.clear()
+            held[0] = 0
+
+        cached.cache_clear = cache_clear  # type: ignore[attr-defined]
+        cached.cache_bytes = lambda: held[0]  # type: ignore[attr-defined]
+        return cached  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -86,7 +139,7 @@ class UnitSchedule:
         return int(np.diff(self.step_bounds).max()) if self.n else 0
 
 
-@lru_cache(maxsize=256)
+@array_cache()
 def unit_schedule(heights: tuple[int, ...], width: int, block: int,
                   lane_limit: int = 0) -> UnitSchedule:
     """Wavefront schedule of cell parts of the given heights, all `width` samples wide.
@@ -148,7 +201,7 @@ def schedule_for(geom: TileGeometry, unit_idx: int, block: int,
     return rects, unit_schedule(heights, geom.cell_width, block, lane_limit)
 
 
-@lru_cache(maxsize=1024)
+@array_cache()
 def unit_tensor_index(geom: TileGeometry, unit_idx: int, block: int,
                       lane_limit: int) -> tuple[UnitSchedule, np.ndarray]:
     """The unit's schedule, and the flat (C, H, W) tensor index of each sample in decoding

@@ -33,6 +33,7 @@ from vcmref.bitstream.parameter_sets import (
     TensorInfo,
     TileLayout,
     stream_parameter_set,
+    unit_samples_bound,
 )
 from vcmref.bitstream.syntax import Writer
 from vcmref.bitstream.units import UnitType, write_signature, write_unit
@@ -73,7 +74,8 @@ class EncoderConfig:
     tensor_qp: dict[str, int] | None = None  # per-tensor QP for quant "qp" (default: qp)
     tile_padding: int | None = None  # sample value of unused tile cells; None: 0 in range
     tile_columns: int | None = None  # cells per tile row; None: about square tiles
-    rows_per_unit: int = 0  # tile rows per data unit; 0: one unit per tile
+    rows_per_unit: int = 0  # tile rows per data unit; 0: one unit per tile, or as many rows
+    # as the level's MaxUnitSamples allows when a tile is larger
     max_magnitude_class: int = 7  # contexts: classes of the above and left magnitudes
     direct_token_log2: int = 5
     wavefront_block_size: int = 0
@@ -96,7 +98,8 @@ class EncodeReport:
     unit_bytes: dict[str, int] = field(default_factory=dict)
 
 
-def as_frames(name: str, x: np.ndarray) -> np.ndarray:
+def frames_view(name: str, x: np.ndarray) -> np.ndarray:
+    """The tensor as (F, C, H, W) without a copy, after the checks that need no pass over it."""
     if not isinstance(x, np.ndarray):
         raise EncoderInputError(f"tensor {name!r}: expected a numpy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
@@ -108,12 +111,23 @@ def as_frames(name: str, x: np.ndarray) -> np.ndarray:
                                 f"got {x.shape}")
     if x.size == 0:
         raise EncoderInputError(f"tensor {name!r} is empty: shape {x.shape}")
+    return x
+
+
+def finite_float32(name: str, x: np.ndarray) -> np.ndarray:
+    """x as float32, refusing NaN, Inf and values beyond float32's range."""
     with np.errstate(over="ignore"):
-        x32 = x.astype(np.float32)
+        x32 = x.astype(np.float32, copy=False)
     if not np.isfinite(x32).all():
         bad = "NaN" if np.isnan(x).any() else "Inf or a value beyond float32"
         raise EncoderInputError(f"tensor {name!r} contains {bad}")
     return x32
+
+
+def as_frames(name: str, x: np.ndarray) -> np.ndarray:
+    """The whole tensor as float32 (F, C, H, W), checked (for encoders that need every frame
+    at once; the reference encoder converts one frame at a time)."""
+    return finite_float32(name, frames_view(name, x))
 
 
 def _pick_level(tensors: list[TensorInfo], cfg: EncoderConfig, n_layers: int) -> int:
@@ -216,7 +230,27 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
         lane_limit=cfg.lane_limit)
     sps.tile_padding_value = (min(max(0, sps.sample_min), sps.sample_max)
                               if cfg.tile_padding is None else cfg.tile_padding)
+    _fit_units_to_level(sps, explicit=cfg.rows_per_unit != 0)
     return sps
+
+
+def _fit_units_to_level(sps: StreamParameterSet, explicit: bool) -> None:
+    """Keep every data unit within the level's MaxUnitSamples: with rows_per_unit 0, cut the
+    tensors whose tiles are larger into units of as many rows as fit; refuse an explicit
+    rows_per_unit that is too large."""
+    limit = sps.level.max_unit_samples
+    for t, ti in enumerate(sps.tensors):
+        layers = [k for k, li in enumerate(sps.layers) if li.channels[t]]
+        worst = max(unit_samples_bound(sps, t, k) for k in layers)
+        if worst <= limit:
+            continue
+        width = max(sps.tile_layouts[t].tile_columns[k] * ti.width for k in layers)
+        if explicit:
+            raise EncoderInputError(
+                f"rows_per_unit {sps.tile_layouts[t].rows_per_unit}: data units of tensor "
+                f"{ti.name!r} would carry {worst} samples, above level {sps.level_idc}'s "
+                f"{limit}; use at most {limit // width} rows")
+        sps.tile_layouts[t].rows_per_unit = limit // width
 
 
 def weights_from_counts(counts: np.ndarray) -> list[list[int] | None]:
@@ -247,7 +281,7 @@ class Encoder:
     def encode(self, tensors: dict[str, np.ndarray]) -> bytes:
         if not tensors:
             raise EncoderInputError("no tensors to encode")
-        frames = {name: as_frames(name, x) for name, x in tensors.items()}
+        frames = {name: frames_view(name, x) for name, x in tensors.items()}
         counts = {x.shape[0] for x in frames.values()}
         if len(counts) != 1:
             per_tensor = ", ".join(f"{k}: {x.shape[0]}" for k, x in frames.items())
@@ -258,7 +292,8 @@ class Encoder:
             out = [write_signature(),
                    serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
             for f in range(counts.pop()):
-                out.extend(self._encode_frame(sps, f, [x[f] for x in frames.values()]))
+                xs = [finite_float32(name, x[f]) for name, x in frames.items()]
+                out.extend(self._encode_frame(sps, f, xs))
             out.append(write_unit(UnitType.END_OF_STREAM, 0, b""))
         except BitstreamError as e:
             raise EncoderInputError(f"cannot write the stream: {e}") from None
@@ -301,30 +336,24 @@ class Encoder:
 
     def _encode_tile(self, sps: StreamParameterSet, f: int, t: int, layer: int, geom,
                      samples: np.ndarray) -> list[bytes]:
-        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
         offset = self.tile_offset(sps, samples[list(geom.channels)])
-        units = []
-        coded = []
         n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
         counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
+        # Two passes, tokens recomputed in the second, so memory scales with one unit.
         for unit_idx in range(geom.num_units):
-            sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
-                                             sps.lane_limit)
-            u = zigzag(samples.reshape(-1)[index] - offset)
-            cls = np.append(magnitude_class(u, max_class), 0)
-            ctx = contexts_of(cls[sched.above], cls[sched.left], max_class)
-            tok, raw_len, raw_val = tokens_of(u, direct)
+            sched, tok, ctx, _, _ = self._unit_tokens(sps, geom, unit_idx, samples, offset)
             counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
                 n_ctx, n_tok)
-            coded.append((unit_idx, sched, tok, ctx, raw_len, raw_val))
         model = TileModel(f, t, offset, self.tile_weights(counts))
-        units.append(serialize_unit(tile_model, UnitType.TILE_MODEL, layer, model, sps))
+        units = [serialize_unit(tile_model, UnitType.TILE_MODEL, layer, model, sps)]
         freq, cum = model_tables(model, sps)
         tables = EncodeTables.from_freq(freq, cum)
         with np.errstate(divide="ignore"):
             cost = np.where(freq > 0, np.log2(PROB_SCALE / np.maximum(freq, 1)), 0.0)
         self.report.ideal_bits += float((counts * cost).sum())
-        for unit_idx, sched, tok, ctx, raw_len, raw_val in coded:
+        for unit_idx in range(geom.num_units):
+            sched, tok, ctx, raw_len, raw_val = self._unit_tokens(sps, geom, unit_idx, samples,
+                                                                  offset)
             ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
             du = DataUnit(f, t, unit_idx, ans)
             units.append(serialize_unit(data_unit, UnitType.DATA_UNIT, layer, du, sps))
@@ -332,6 +361,19 @@ class Encoder:
             self.report.ideal_bits += float(raw_len.sum())
             self.report.samples += len(tok)
         return units
+
+    @staticmethod
+    def _unit_tokens(sps: StreamParameterSet, geom, unit_idx: int, samples: np.ndarray,
+                     offset: int):
+        """(schedule, tokens, contexts, escape lengths, escape values) of one data unit."""
+        max_class = sps.max_magnitude_class
+        sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
+                                         sps.lane_limit)
+        u = zigzag(samples.reshape(-1)[index] - offset)
+        cls = np.append(magnitude_class(u, max_class), 0)
+        ctx = contexts_of(cls[sched.above], cls[sched.left], max_class)
+        tok, raw_len, raw_val = tokens_of(u, sps.direct_token_log2)
+        return sched, tok, ctx, raw_len, raw_val
 
 
 def encode(tensors: dict[str, np.ndarray], cfg: EncoderConfig | None = None) -> bytes:
