@@ -39,13 +39,14 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from codec_benchmark import machine_info  # noqa: E402
 
-from vcmref.anchors.codec import VideoCodec, get_codec  # noqa: E402
-from vcmref.anchors.color import rgb_to_ycbcr  # noqa: E402
+from vcmref.anchors.codec import VideoCodec  # noqa: E402
 from vcmref.anchors.feature_anchor import FeatureAnchorConfig, encode_feature_anchor  # noqa: E402
-from vcmref.anchors.ffmpeg_tool import ffmpeg_exe  # noqa: E402
-from vcmref.anchors.process import run_tool  # noqa: E402
-from vcmref.anchors.yuv import YuvSequence, monochrome  # noqa: E402
+from vcmref.anchors.registry import get_codec  # noqa: E402
 from vcmref.assets import feature_files, shared_dir  # noqa: E402
+from vcmref.media.color import rgb_to_ycbcr  # noqa: E402
+from vcmref.media.ffmpeg_tool import ffmpeg_exe  # noqa: E402
+from vcmref.media.process import run_tool  # noqa: E402
+from vcmref.media.yuv import YuvSequence, monochrome  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
 CODECS = (("vvenc", {"preset": "faster"}, "420", 10), ("x265", {"preset": "medium"}, "420", 10),

@@ -310,9 +310,9 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: int) -> float:
 def vvc_anchor(vvc: Any, q: np.ndarray, workdir: Path, repeats: int,
                frames: int) -> dict[str, Any]:
     """Encode 10-bit samples as one VVC frame; its size, fidelity and decode timing."""
-    from vcmref.anchors.codec import get_codec
     from vcmref.anchors.image_codecs import tile_channels, untile_channels
-    from vcmref.anchors.yuv import monochrome
+    from vcmref.anchors.registry import get_codec
+    from vcmref.media.yuv import monochrome
 
     frame = tile_channels(q.astype(np.uint16))
     coded = get_codec("vvenc", preset=VVC_PRESET).code(monochrome(frame, MINMAX_BIT_DEPTH),

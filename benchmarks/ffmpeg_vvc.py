@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import TypedDict
 
-from vcmref.anchors.ffmpeg_tool import QUIET, ffmpeg_exe
-from vcmref.anchors.process import run_tool
+from vcmref.media.ffmpeg_tool import QUIET, ffmpeg_exe
+from vcmref.media.process import run_tool
 
 TIMEOUT_S = 120.0
 

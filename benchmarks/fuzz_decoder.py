@@ -4,13 +4,14 @@ Run from the repository root (low priority on a shared machine):
 
     nice -n 10 .venv/bin/python benchmarks/fuzz_decoder.py --seconds 600 --seed 1 --out /tmp/fuzz1
 
-Targets (vcmref/conformance/fuzz.py): ``Decoder().decode`` on the compiled rANS kernel and on
-the numpy path (``VCMREF_NUMPY_ONLY=1``), ``Decoder(max_layers=1).decode``,
+Targets (vcmref/conformance/fuzz/targets.py): ``Decoder().decode`` on the compiled rANS kernel
+and on the numpy path (``VCMREF_NUMPY_ONLY=1``), ``Decoder(max_layers=1).decode``,
 ``inspect_stream`` and ``extract(data, max_layers=1)``. Anything but success or
 ``BitstreamError`` is a failure, as is an input that takes longer than ``--time-limit``
 seconds (default 5), a crashed worker process, or the two decoding paths disagreeing. The seed
-corpus is a built-in set of small valid streams plus ``conformance_streams/**/*.vcm`` when
-present (``--no-suite`` to leave it out, ``--suite DIR`` for another folder).
+corpus is a built-in set of small valid streams plus the package's conformance suite,
+``vcmref/conformance/streams/**/*.vcm`` (``--no-suite`` to leave it out, ``--suite DIR`` for
+another folder).
 
 Output: executions, executions/s, failures (failing inputs, unique signatures), elapsed time;
 ``OUT/summary.json``; each failing input as ``OUT/failures/<signature>/<sha1>.vcm`` with a
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds one input may take, all targets together (5)")
     p.add_argument("--memory-limit-mb", type=int, default=4096,
                    help="address space a worker may add (MemoryError beyond it) (4096)")
-    p.add_argument("--suite", default=None, help="folder of suite streams (conformance_streams)")
+    p.add_argument("--suite", default=None,
+                   help="folder of suite streams (default: the package's suite)")
     p.add_argument("--no-suite", action="store_true", help="built-in seeds only")
     p.add_argument("--progress", type=float, default=60.0,
                    help="seconds between progress lines (60; 0: none)")

@@ -26,7 +26,8 @@ from codec_benchmark import machine_info  # noqa: E402
 
 from vcmref.assets import shared_dir  # noqa: E402
 from vcmref.eval.datasets import coco_dataset  # noqa: E402
-from vcmref.tasks.yolox import YoloxDetector, default_model_path  # noqa: E402
+from vcmref.tasks.model_files import default_model_path  # noqa: E402
+from vcmref.tasks.yolox import YoloxDetector  # noqa: E402
 
 
 def best_ms(fn, repeats: int) -> float:

@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 
 from vcmref.anchors.bitstream_qp import read_qp_report
-from vcmref.anchors.codec import (
-    CodecConfigError,
-    QpMismatchError,
-    QpReport,
-    codec_names,
-    get_codec,
-)
-from vcmref.anchors.process import ToolError, ToolNotFoundError, find_tool, run_tool
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence, monochrome
+from vcmref.anchors.codec import CodecConfigError, QpMismatchError, QpReport
+from vcmref.anchors.registry import codec_names, get_codec
+from vcmref.media.process import ToolError, ToolNotFoundError, find_tool, run_tool
+from vcmref.media.yuv import ChromaFormat, YuvSequence, monochrome
 
 
 def _gradient(frames: int, height: int, width: int, bit_depth: int, seed: int = 0) -> np.ndarray:
@@ -195,7 +190,7 @@ def test_qp_report_catches_offsets() -> None:
 
 def test_x265_defaults_would_fail_the_check() -> None:
     """x265's own defaults (aq-mode 2, ipratio 1.4) code another QP: the read-back sees it."""
-    from vcmref.anchors.ffmpeg_tool import QUIET, ffmpeg_exe
+    from vcmref.media.ffmpeg_tool import QUIET, ffmpeg_exe
 
     seq = monochrome(_gradient(2, 32, 32, 8), 8)
     argv = [ffmpeg_exe(), *QUIET, "-f", "rawvideo", "-pix_fmt", "gray", "-video_size", "32x32",

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vcmref.anchors.color import (
+from vcmref.media.color import (
     downsample_420,
     expand_bit_depth,
     reduce_bit_depth,

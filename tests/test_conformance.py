@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -150,16 +151,33 @@ def test_inner_codec_case_rebuilds(case) -> None:
         assert samples == entry.samples_md5
 
 
-def test_missing_inner_decoder_fails_inner_streams_only(monkeypatch) -> None:
+def test_missing_inner_decoder_fails_inner_streams_only() -> None:
     """Without a decoder for the inner codec, the inner-codec streams fail and say what they
     need; the others are unaffected."""
-    import vcmref.refsw.decoder as refdec
 
     def missing(*args):
         raise ToolNotFoundError("ffmpeg: not installed")
 
-    monkeypatch.setattr(refdec, "default_inner_decoder", missing)
-    outcomes = {o.name: o for o in run_suite(names={"inner_vvc_frames", "minmax_b1"})}
+    outcomes = {o.name: o for o in run_suite(names={"inner_vvc_frames", "minmax_b1"},
+                                             inner_decoder=missing)}
     assert not outcomes["inner_vvc_frames"].passed
     assert "needs H.266/VVC decoder" in outcomes["inner_vvc_frames"].detail
     assert outcomes["minmax_b1"].passed
+
+
+@pytest.mark.parametrize(("name", "codec"), [("inner_vvc_frames", "H.266/VVC"),
+                                             ("inner_hevc_p8_channel", "H.265/HEVC")])
+def test_decoders_given_no_inner_decoder_say_what_they_need(name: str, codec: str) -> None:
+    """The normative decoder imports no video codec: given none, both decoding paths refuse an
+    inner-codec stream in one line that says which byte stream it needs; other streams decode."""
+    from vcmref.conformance import plain_decoder
+    from vcmref.refsw.decoder import Decoder
+
+    data = (SUITE_DIR / f"{name}.vcm").read_bytes()
+    expected = (f"^this stream's samples are in an {re.escape(codec)} byte stream: give the "
+                "decoder an inner decoder")
+    for decode in (Decoder().decode, plain_decoder.decode):
+        with pytest.raises(ToolNotFoundError, match=expected) as info:
+            decode(data)
+        assert "\n" not in str(info.value)
+    assert Decoder().decode((SUITE_DIR / "minmax_b1.vcm").read_bytes()).frames

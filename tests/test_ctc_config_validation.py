@@ -260,10 +260,10 @@ def test_declared_types_and_ranges(tmp_path, override, message) -> None:
 def test_declarations_match_the_classes() -> None:
     """The declared parameters are the EncoderConfig / FeatureAnchorConfig fields and the
     anchor codecs' constructor arguments, with the same defaults."""
-    from vcmref.anchors.codec import codec_class, codec_names
     from vcmref.anchors.feature_anchor import FeatureAnchorConfig
-    from vcmref.ctc.codecs import CODEC_CLASSES
+    from vcmref.anchors.registry import codec_class, codec_names
     from vcmref.refsw.encoder.encoder import EncoderConfig
+    from vcmref.registry import CODECS
 
     def dataclass_defaults(cls) -> dict:
         return {
@@ -276,7 +276,7 @@ def test_declarations_match_the_classes() -> None:
         ("vcmref-image", EncoderConfig),
         ("feature-anchor", FeatureAnchorConfig),
     ):
-        declared = {p.name: p.default for p in CODEC_CLASSES[kind].parameters}
+        declared = {p.name: p.default for p in CODECS.get(kind).parameters}
         assert declared == dataclass_defaults(dc), kind
     for name in codec_names():
         cls = codec_class(name)
@@ -286,5 +286,5 @@ def test_declarations_match_the_classes() -> None:
             if k != "self"
         }
         assert {p.name: p.default for p in cls.options} == sig, name
-    for kind, cls in CODEC_CLASSES.items():
+    for kind, cls in CODECS.items():
         assert cls.rate_parameters, kind

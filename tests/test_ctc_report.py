@@ -303,3 +303,73 @@ def test_pseudo_ground_truth_labelled(tmp_path):
     page = write_report(run)["report.html"].read_text()
     assert 'class="gt pseudo"' in page and "Task fidelity" in page
     assert "pseudo ground truth (task fidelity): toy detector" in page
+
+
+def test_tables_are_dataframes_with_plain_rows(tmp_path):
+    import pandas as pd
+
+    items = [item(i) for i in range(3)]
+    recs = rd_records("anchor", 1.0, items) + rd_records("test", 0.9, items, failed={(1, 0)})
+    rep = build_report(make_run(tmp_path, recs))
+    pp = rep.per_point.frame
+    assert isinstance(pp, pd.DataFrame) and list(pp.columns) == rep.per_point.columns
+    assert str(pp["items"].dtype) == "int64" and str(pp["bits"].dtype) == "Int64"
+    row = rep.per_point.rows[0]
+    assert type(row["bits"]) is int and type(row["bpp"]) is float and row["kbps"] is None
+    assert type(row["point"]) is int  # as recorded, not upcast to float
+    failed = next(r for r in rep.per_item.rows if r["status"] == "failed")
+    assert failed["bits"] is None and failed["psnr_rgb"] is None
+    bd = rep.bd_rate.rows[0]
+    assert type(bd["anchor_points"]) is int and type(bd["test_points"]) is int
+
+
+def test_per_point_means_are_accurate_to_the_last_bit(tmp_path):
+    """Per-point means come from pandas' compensated summation: within one unit in the last
+    place of the exactly rounded mean (plain left-to-right sums can be further off)."""
+    import math
+
+    values = [27.13894, 31.098654996442377, 38.772]
+    items = [item(i) for i in range(3)]
+    recs = [record("anchor", 0, it, bits=1000, metrics={"psnr_rgb": v})
+            for it, v in zip(items, values, strict=True)]
+    rep = build_report(make_run(tmp_path, recs))
+    exact = math.fsum(values) / 3
+    assert abs(rep.per_point.rows[0]["psnr_rgb"] - exact) <= math.ulp(exact)
+
+
+def test_rd_plots_use_a_log_rate_axis(tmp_path):
+    from vcmref.ctc.report.plots import rd_figures
+
+    items = [item(i) for i in range(2)]
+    rep = build_report(make_run(tmp_path, rd_records("anchor", 1.0, items, psnr_y=True)
+                                + rd_records("test", 0.9, items, psnr_y=True)))
+    figures = rd_figures(rep)
+    assert [m for m, _ in figures] == ["psnr_y", "psnr_rgb"]
+    for _, fig in figures:
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
+        assert [line.get_label() for line in ax.get_lines()] == ["anchor (anchor)", "test"]
+
+
+def test_run_layout(tmp_path):
+    from vcmref.ctc.jobs import Job, RunLayout, job_done
+
+    layout = RunLayout(tmp_path / "run")
+    job = Job("vvc", 2, 37, 5, "img0")
+    assert layout.record(job) == tmp_path / "run" / "results" / "vvc" / "2" / "img0.json"
+    assert layout.bitstream(job) == tmp_path / "run" / "bitstreams" / "vvc" / "2" / "img0.bin"
+    assert layout.encode_info(job) == layout.bitstream(job).with_suffix(".json")
+    assert job.result_path(tmp_path / "run") == layout.record(job)
+    assert layout.resolved_config.name == "config.resolved.yaml" and not layout.is_run()
+    assert layout.feature_file("img0") == layout.features / "img0.npz"
+    assert RunLayout.record_key(layout.record(job)) == ("vvc", "2", "img0")
+    assert not job_done(layout.root, job, "all")
+
+    # the report reads what the layout names, and writes to layout.report
+    items = [item(i) for i in range(2)]
+    (tmp_path / "x").mkdir()
+    run = make_run(tmp_path / "x", rd_records("anchor", 1.0, items))
+    records = RunLayout(run).record_files()
+    assert len(records) == 8 and records == sorted(records)
+    assert RunLayout(run).is_run()
+    assert set(write_report(run).values()) <= set(RunLayout(run).report.iterdir())

@@ -216,7 +216,7 @@ def test_fcm_track_on_coco_gives_tables_and_bd_rate(tmp_path) -> None:
     the vcmref codec has a BD-rate against the VVC feature anchor (feature PSNR) and BD rows
     for mAP with their warnings."""
     from vcmref.ctc.report import write_report
-    from vcmref.tasks.yolox import default_model_path
+    from vcmref.tasks.model_files import default_model_path
 
     cfg = load_config("fcm_coco_detection", [
         "dataset.count=2", "codecs.vvc-feature-anchor.points=[27,32,37,42]",
@@ -261,9 +261,9 @@ def test_classes_group_items_in_the_report(tmp_path) -> None:
 def test_video_track_reports_kbps(tmp_path) -> None:
     """A y4m sequence (4:2:0 8-bit, 25 fps) coded at 10 bits by two anchors: records carry
     frames and frame rate, kbps = bits x fps / frames / 1000, and BD-rates use kbps."""
-    from vcmref.anchors.yuv import YuvSequence
     from vcmref.ctc.report import write_report
     from vcmref.eval.datasets.video import write_y4m
+    from vcmref.media.yuv import YuvSequence
 
     rng = np.random.default_rng(5)
     y, x = np.mgrid[:64, :96]

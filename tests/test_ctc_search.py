@@ -28,6 +28,9 @@ from vcmref.ctc.search import (
 OVERRIDES = ["dataset.names=[astronaut]", "codecs.hevc.params.codec_options.preset=ultrafast"]
 TARGETS = [0.1, 0.3]
 QP_RANGE = (28, 46)
+# the demo compares VVC and HEVC only: the vcmref codec on images, for the step-grid cases
+VCMREF_IMAGE = ["codecs.vcmref={kind: vcmref-image, rate_parameter: step, "
+                "points: [4, 8, 16, 32], params: {quant: step, bit_depth: 9}}"]
 
 
 def _demo():
@@ -104,10 +107,10 @@ def test_run_search_table(searched, tmp_path):
 
 
 def test_bad_inputs(tmp_path):
-    cfg = _demo()
-    odd = load_config("demo", OVERRIDES + ["codecs.vcmref.rate_parameter=bit_depth",
-                                           "codecs.vcmref.params={quant: minmax}",
-                                           "codecs.vcmref.points=[6, 8, 10]"])
+    cfg = load_config("demo", OVERRIDES + VCMREF_IMAGE)
+    odd = load_config("demo", OVERRIDES + VCMREF_IMAGE
+                      + ["codecs.vcmref.rate_parameter=bit_depth",
+                         "codecs.vcmref.params={quant: minmax}", "codecs.vcmref.points=[6, 8, 10]"])
     cases = [(lambda: search_bpp(cfg, "nope", [0.1], tmp_path), "no codec 'nope'"),
              (lambda: search_bpp(cfg, "hevc", [0.1], tmp_path, qp_range=(40, 30)), "qp range"),
              (lambda: search_bpp(cfg, "vcmref", [0.1], tmp_path, qp_range=(0, 1)),
@@ -133,7 +136,7 @@ def test_bad_inputs(tmp_path):
 
 
 def test_grids():
-    cfg = _demo()
+    cfg = load_config("demo", OVERRIDES + VCMREF_IMAGE)
     assert rate_grid(cfg, "hevc") == list(range(52))  # x265
     assert rate_grid(cfg, "vvc") == list(range(64))  # vvenc
     steps = rate_grid(cfg, "vcmref", (4, 16))
@@ -158,7 +161,7 @@ def test_cache_merges_concurrent_writers(tmp_path):
 
 
 def test_accuracy_drop_search(tmp_path):
-    from vcmref.tasks.yolox import default_model_path
+    from vcmref.tasks.model_files import default_model_path
 
     cfg = load_config("vcm_coco_images", ["dataset.count=2",
                                           "codecs.hevc.params.codec_options.preset=ultrafast"])

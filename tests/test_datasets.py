@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
 from vcmref.assets import shared_dir
 from vcmref.eval.datasets import (
     VOC_CLASSES,
@@ -26,6 +25,7 @@ from vcmref.eval.datasets import (
     write_y4m,
     yolo_dataset,
 )
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 
 DATA = shared_dir() / "data"
 COCO_DIR = DATA / "coco_val80"
@@ -389,8 +389,8 @@ def test_image_pixels_exact(tmp_path):
 
 
 def test_png48_keeps_16_bits(tmp_path):
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-    from vcmref.anchors.process import run_tool
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import run_tool
 
     rgb = np.random.default_rng(3).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
     run_tool([ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb48le",
@@ -486,8 +486,8 @@ def test_raw_yuv_ranges_and_truncation(tmp_path):
 
 
 def test_foreman_mp4_frame_ranges():
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-    from vcmref.anchors.process import run_tool
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import run_tool
 
     video = video_frames(_need(FOREMAN))
     info = video.info

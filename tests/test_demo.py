@@ -8,7 +8,7 @@ import csv
 from typer.testing import CliRunner
 
 from vcmref.cli import app
-from vcmref.tasks.yolox import default_model_path
+from vcmref.tasks.model_files import default_model_path
 
 
 def test_codec_only_demo(tmp_path) -> None:
@@ -32,3 +32,14 @@ def test_full_demo_ends_with_the_reports(tmp_path) -> None:
         assert machine.is_file() and "Task fidelity" in machine.read_text()
     else:
         assert "machine vision part skipped" in res.output
+
+
+def test_human_viewing_demo_compares_human_viewing_codecs() -> None:
+    """The vcmref feature codec is compared against the feature anchor (demo_machine), not
+    coded on pixels beside VVC and HEVC, where its BD-rate would say nothing."""
+    from vcmref.ctc.config import load_config
+
+    human = load_config("demo")
+    assert human.anchor == "vvc" and {c.kind for c in human.codecs.values()} == {"image-anchor"}
+    machine = load_config("demo_machine")
+    assert {c.kind for c in machine.codecs.values()} == {"feature-anchor", "vcmref-features"}

@@ -19,6 +19,7 @@ from vcmref.bitstream.inspect import inspect_stream
 from vcmref.bitstream.units import Unit, UnitType, iter_units, write_unit
 from vcmref.cli import app
 from vcmref.errors import BitstreamError, EncoderInputError
+from vcmref.media.inner_decoders import decode_inner_pictures
 from vcmref.refsw.decoder import Decoder
 from vcmref.refsw.encoder.quantize import quantize_tensor
 
@@ -44,7 +45,7 @@ def _units(stream: bytes) -> list[Unit]:
 def test_stream_decodes_to_the_encoders_reconstruction() -> None:
     tensors = _tensors()
     result = encode_feature_anchor(tensors, FeatureAnchorConfig(codec="vvenc", qp=30))
-    decoded = Decoder().decode(result.stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     assert decoded.frames[0].hashes_checked == 1
     for name, x in decoded.stacked_tensors().items():
         assert np.array_equal(x, result.tensors[name])
@@ -75,7 +76,7 @@ def test_lossless_inner_codec_gives_the_quantized_samples_back(bit_depth: int,
                               bit_depth=bit_depth, picture_bit_depth=picture_bit_depth)
     anchor = FeatureAnchor(cfg)
     result = anchor.encode(tensors)
-    decoded = Decoder().decode(result.stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     expected = _samples(tensors, decoded.sps)
     for name, s in decoded.frames[0].samples.items():
         assert np.array_equal(s, expected[name]), name
@@ -87,7 +88,8 @@ def test_fewer_picture_bits_than_sample_bits_round_half_up() -> None:
     tensors = _tensors()
     cfg = FeatureAnchorConfig(codec="x265", qp=0, codec_options={"lossless": True},
                               bit_depth=10, picture_bit_depth=8)
-    decoded = Decoder().decode(encode_feature_anchor(tensors, cfg).stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(
+        encode_feature_anchor(tensors, cfg).stream)
     expected = _samples(tensors, decoded.sps)
     for name, s in decoded.frames[0].samples.items():
         want = np.minimum((expected[name] + 2) >> 2, 255) << 2
@@ -99,7 +101,7 @@ def test_8_bit_codec_and_per_channel_ranges() -> None:
     tensors = _tensors()
     cfg = FeatureAnchorConfig(codec="kvazaar", qp=22, quant="minmax-channel", bit_depth=8)
     result = encode_feature_anchor(tensors, cfg)
-    decoded = Decoder().decode(result.stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     assert decoded.sps.picture_bit_depth == 8 and decoded.sps.inner_codec.name == "H265_HEVC"
     err = np.abs(decoded.stacked_tensors()["p3"] - tensors["p3"]).max()
     assert err < 0.1 * np.ptp(tensors["p3"])
@@ -114,11 +116,11 @@ def test_frames_share_inner_streams_and_layers_extract() -> None:
     inner = [(u.layer_id, inspect_payload(result.stream, u)) for u in units
              if u.unit_type == UnitType.INNER_CODEC_DATA]
     assert sorted(inner) == [(0, 1), (0, 2), (1, 1), (1, 2)]  # (layer, pictures)
-    full = Decoder().decode(result.stream)
+    full = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     assert [f.layers for f in full.frames] == [[0, 1]] * 3
     for name, x in full.stacked_tensors().items():
         assert np.array_equal(x, result.tensors[name])
-    base = Decoder().decode(extract(result.stream, max_layers=1))
+    base = Decoder(inner_decoder=decode_inner_pictures).decode(extract(result.stream, max_layers=1))
     assert [f.layers for f in base.frames] == [[0]] * 3
     layer0 = list(full.sps.layer_channels(0, 0))
     assert np.array_equal(base.stacked_tensors()["p3"][:, layer0],
@@ -137,7 +139,7 @@ def test_tiny_tensors_are_padded_to_the_codecs_minimum() -> None:
     result = encode_feature_anchor(tensors, FeatureAnchorConfig(codec="x265", qp=0,
                                                                 codec_options={"lossless": True}))
     assert result.picture_sizes == [(4, 4)]
-    decoded = Decoder().decode(result.stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     assert np.allclose(decoded.stacked_tensors()["t"][0], tensors["t"], atol=11 / 1023)
 
 
@@ -156,7 +158,7 @@ def test_equal_width_tiles_for_the_yolox_backbone() -> None:
 
 def test_real_features_through_vvc(real_features) -> None:
     result = encode_feature_anchor(real_features, FeatureAnchorConfig(codec="vvenc", qp=32))
-    decoded = Decoder().decode(result.stream)
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
     n = sum(x.size for x in real_features.values())
     assert 0.05 < result.bits / n < 4  # bits per feature sample at QP 32
     for name, x in decoded.stacked_tensors().items():
@@ -189,11 +191,11 @@ def test_corrupt_inner_stream_is_rejected() -> None:
     stream = encode_feature_anchor(_tensors(), FeatureAnchorConfig(codec="x265", qp=30)).stream
     truncated = _corrupt_inner(stream, lambda d: d[: len(d) // 3])
     with pytest.raises(BitstreamError) as info:
-        Decoder().decode(truncated)
+        Decoder(inner_decoder=decode_inner_pictures).decode(truncated)
     assert info.value.element in ("inner_data", "decoded_md5")
     garbage = _corrupt_inner(stream, lambda d: bytes(len(d)))
     with pytest.raises(BitstreamError, match="inner_data"):
-        Decoder().decode(garbage)
+        Decoder(inner_decoder=decode_inner_pictures).decode(garbage)
 
 
 def test_flipped_byte_fails_the_crc() -> None:
@@ -202,7 +204,7 @@ def test_flipped_byte_fails_the_crc() -> None:
     unit = next(u for u in _units(bytes(stream)) if u.unit_type == UnitType.INNER_CODEC_DATA)
     stream[unit.byte_offset + 6 + 40] ^= 0x10
     with pytest.raises(BitstreamError, match="CRC-32"):
-        Decoder().decode(bytes(stream))
+        Decoder(inner_decoder=decode_inner_pictures).decode(bytes(stream))
 
 
 def test_bad_configs_say_what_is_expected() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vcmref.anchors.codec import get_codec
 from vcmref.anchors.image_codecs import tile_channels
-from vcmref.anchors.yuv import monochrome
+from vcmref.anchors.registry import get_codec
+from vcmref.media.yuv import monochrome
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

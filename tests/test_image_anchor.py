@@ -10,8 +10,7 @@ pytest.importorskip(
     reason="imageio-ffmpeg is not installed (pip install '.[bench]'); it ships the ffmpeg binary",
 )
 
-from vcmref.anchors import color  # noqa: E402
-from vcmref.anchors.codec import CodecConfigError, get_codec  # noqa: E402
+from vcmref.anchors.codec import CodecConfigError  # noqa: E402
 from vcmref.anchors.image_anchor import code_image, psnr  # noqa: E402
 from vcmref.anchors.image_codecs import (  # noqa: E402
     code_feature_tensor,
@@ -21,7 +20,9 @@ from vcmref.anchors.image_codecs import (  # noqa: E402
     tile_channels,
     untile_channels,
 )
-from vcmref.anchors.process import ToolError  # noqa: E402
+from vcmref.anchors.registry import get_codec  # noqa: E402
+from vcmref.media import color  # noqa: E402
+from vcmref.media.process import ToolError  # noqa: E402
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:

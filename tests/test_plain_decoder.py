@@ -40,6 +40,7 @@ from vcmref.conformance import plain_decoder
 from vcmref.conformance.plain_decoder import PlainFrame, wavefront_schedule
 from vcmref.conformance.suite import SUITE_DIR, load_manifest
 from vcmref.errors import BitstreamError
+from vcmref.media.inner_decoders import decode_inner_pictures
 from vcmref.refsw.decoder import Decoder
 from vcmref.refsw.encoder import Encoder, EncoderConfig, encode
 
@@ -49,7 +50,7 @@ from vcmref.refsw.encoder import Encoder, EncoderConfig, encode
 def ref_outcome(data: bytes, max_layers: int | None = None):
     """The reference decoder's output in a comparable form, or 'reject'."""
     try:
-        res = Decoder(max_layers=max_layers).decode(data)
+        res = Decoder(max_layers=max_layers, inner_decoder=decode_inner_pictures).decode(data)
     except BitstreamError:
         return "reject"
     out = []
@@ -66,7 +67,8 @@ def ref_outcome(data: bytes, max_layers: int | None = None):
 
 def plain_outcome(data: bytes, max_layers: int | None = None):
     try:
-        frames = plain_decoder.decode(data, max_layers=max_layers)
+        frames = plain_decoder.decode(data, max_layers=max_layers,
+                                      inner_decoder=decode_inner_pictures)
     except BitstreamError:
         return "reject"
     out = []
@@ -237,7 +239,7 @@ def test_conformance_suite():
             assert out == "reject", e.name
             continue
         assert out != "reject", e.name
-        frames = plain_decoder.decode(data)
+        frames = plain_decoder.decode(data, inner_decoder=decode_inner_pictures)
         samples = b"".join(struct.pack(f">{len(s)}i", *s) for f in frames
                            for s in f.samples.values())
         values = b"".join(v for f in frames for v in f.values.values())
@@ -744,7 +746,6 @@ def test_inner_streams_dropped_and_repeated_units(inner_streams):
 
 
 def test_inner_decoder_is_injectable(inner_streams):
-    from vcmref.anchors.inner_decoders import decode_inner_pictures
     from vcmref.errors import ToolError, ToolNotFoundError
 
     data = inner_streams["inner_vvc_frames"]

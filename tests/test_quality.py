@@ -7,9 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-from vcmref.anchors.process import ToolError, run_tool
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
 from vcmref.assets import shared_dir
 from vcmref.eval.quality import (
     MS_SSIM_WEIGHTS,
@@ -27,6 +24,9 @@ from vcmref.eval.quality import (
     ssim,
     vmaf,
 )
+from vcmref.media.ffmpeg_tool import ffmpeg_exe
+from vcmref.media.process import ToolError, run_tool
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 
 KODIM01 = shared_dir() / "data" / "kodak" / "kodim01.png"
 

@@ -11,16 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vcmref.anchors.codec import CodecConfigError, QpMismatchError, get_codec
-from vcmref.anchors.ffmpeg_tool import decode_raw
-from vcmref.anchors.process import ToolError, ToolNotFoundError
+from vcmref.anchors.codec import CodecConfigError, QpMismatchError
 from vcmref.anchors.reference_software import (
     PictureQp,
     X265CliCodec,
     chunk_ranges,
     parse_picture_qps,
 )
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence, monochrome
+from vcmref.anchors.registry import get_codec
+from vcmref.media.ffmpeg_tool import decode_raw
+from vcmref.media.process import ToolError, ToolNotFoundError
+from vcmref.media.yuv import ChromaFormat, YuvSequence, monochrome
 
 
 def _feature_seq(frames: int = 2, h: int = 64, w: int = 96, depth: int = 10) -> YuvSequence:

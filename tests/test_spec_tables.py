@@ -244,6 +244,20 @@ def test_unit_type_table(spec_text):
     assert "0" in by_value and "7" in by_value and "9..127" in by_value
 
 
+def test_unit_type_rows_cover_the_non_reserved_types():
+    """vcmref.bitstream.unit_types has one row per unit type, and only those are not reserved;
+    each row's structure is the syntax function of that name, which its `parse` calls."""
+    from vcmref.bitstream.unit_types import UNIT_TYPES
+    from vcmref.bitstream.units import is_reserved_unit_type, unit_type_name
+
+    assert sorted(UNIT_TYPES) == sorted(UnitType)
+    assert [t for t in range(1, 128) if not is_reserved_unit_type(t)] == sorted(UNIT_TYPES)
+    for t, row in UNIT_TYPES.items():
+        assert row.unit_type == t and row.syntax.__name__ == row.name == unit_type_name(t)
+        assert row.in_frame == (t in (UnitType.TILE_MODEL, UnitType.DATA_UNIT,
+                                      UnitType.DATA_HASH, UnitType.INNER_CODEC_DATA))
+
+
 def _power(cell: str) -> int:
     base, _, exp = cell.strip().partition("^")
     return int(base) ** int(exp) if exp else int(base)

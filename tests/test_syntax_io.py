@@ -446,3 +446,97 @@ def test_error_located_and_formatting() -> None:
     assert str(BitstreamError("plain")) == "plain"
     # a unit already set is kept
     assert BitstreamError("r", unit="a").located(unit="b").unit == "a"
+
+
+# --------------------------------------------------------------------------- the lax Writer
+
+
+def _lax_then_read(fn, read):
+    """(violations of a lax write of `fn`, the BitstreamError of reading it back with `read`)."""
+    w = Writer(unit="u", lax=True)
+    fn(w)
+    w.alignment()
+    with pytest.raises(BitstreamError) as ei:
+        read(Reader(w.getvalue(), unit="u"))
+    return w.violations, ei.value
+
+
+def test_lax_writer_writes_out_of_range_values_the_reader_refuses() -> None:
+    for write, read in (
+        (lambda w: w.u(8, "profile_idc", 5, 1, 4), lambda r: r.u(8, "profile_idc", None, 1, 4)),
+        (lambda w: w.ue("n", 9, 0, 8), lambda r: r.ue("n", None, 0, 8)),
+        (lambda w: w.se("d", -5, -4, 4), lambda r: r.se("d", None, -4, 4)),
+        (lambda w: w.u_list(2, "c", [0, 3], 2, 0, 2), lambda r: r.u_list(2, "c", None, 2, 0, 2)),
+        (lambda w: w.string("model_id", "x" * 256), lambda r: r.string("model_id")),
+    ):
+        with pytest.raises(BitstreamError) as strict:  # the strict Writer refuses the value
+            write(Writer(unit="u"))
+        violations, read_error = _lax_then_read(write, read)
+        assert [str(v) for v in violations] == [str(strict.value)] == [str(read_error)]
+        assert "outside its legal range" in str(read_error)
+
+
+def test_lax_writer_still_needs_a_value_the_descriptor_can_code() -> None:
+    w = Writer(lax=True)
+    with pytest.raises(BitstreamError, match="does not fit in u"):
+        w.u(3, "x", 8, 0, 4)
+    with pytest.raises(BitstreamError, match="does not fit in u"):
+        w.u_list(2, "c", [4], 1)
+    with pytest.raises(BitstreamError, match="cannot be coded as ue"):
+        w.ue("n", -1, 0, 8)
+    with pytest.raises(BitstreamError, match="cannot be coded as ue"):
+        w.ue("n", UE_MAX + 1, 0, 8)
+    assert w.bit_position == 0  # nothing written
+
+
+def test_lax_writer_writes_invalid_utf8() -> None:
+    text = b"\xc0\xaf".decode("utf-8", "surrogateescape")
+    with pytest.raises(BitstreamError, match="cannot be written as UTF-8"):
+        Writer().string("model_id", text)
+    violations, e = _lax_then_read(lambda w: w.string("model_id", text),
+                                   lambda r: r.string("model_id"))
+    assert [str(v) for v in violations] == [str(e)]
+    assert e.element == "model_id" and e.bit_offset == 0 and "not valid UTF-8" in str(e)
+    w = Writer(lax=True)
+    w.u(5, "before", 0)
+    w.string("model_id", text)  # ue(v) 2 (3 bits), then the two bytes
+    assert w.getvalue() == b"\x03\xc0\xaf"
+
+
+def test_require_raises_except_in_a_lax_writer() -> None:
+    for direction in (Writer(unit="u"), Reader(b"\x00", unit="u")):
+        direction.u(3, "x", 0)
+        with pytest.raises(BitstreamError) as ei:
+            direction.require(False, "channel 1 listed twice", "channel_order[0][2]")
+        e = ei.value
+        assert (e.unit, e.element, e.bit_offset, e.reason) == ("u", "channel_order[0][2]", 3,
+                                                               "channel 1 listed twice")
+        direction.require(True, "unused", "x")
+    w = Writer(unit="u", lax=True)
+    w.u(3, "x", 0)
+    w.require(False, "channel 1 listed twice", "channel_order[0][2]")
+    assert [(v.element, v.bit_offset) for v in w.violations] == [("channel_order[0][2]", 3)]
+
+
+def test_lax_syntax_function_gives_the_readers_error() -> None:
+    """A stream parameter set with a cross-element error, written by the same syntax function:
+    the lax Writer's first violation is the error the Reader raises, at the same bit."""
+    from vcmref.bitstream.parameter_sets import (
+        LayerInfo,
+        StreamParameterSet,
+        TensorInfo,
+        TileLayout,
+        stream_parameter_set,
+    )
+
+    sps = StreamParameterSet(tensors=[TensorInfo("a", 2, 4, 4), TensorInfo("a", 1, 4, 4)],
+                             layers=[LayerInfo([2, 1])],
+                             tile_layouts=[TileLayout(None, 0, [2]), TileLayout(None, 0, [1])])
+    with pytest.raises(BitstreamError) as strict:
+        stream_parameter_set(Writer(unit="sps"), sps)
+    w = Writer(unit="sps", lax=True)
+    stream_parameter_set(w, sps)
+    with pytest.raises(BitstreamError) as ei:
+        stream_parameter_set(Reader(w.getvalue(), unit="sps"), StreamParameterSet())
+    assert str(w.violations[0]) == str(ei.value) == str(strict.value)
+    assert ei.value.element == "tensor_name[1]" and "used twice" in ei.value.reason

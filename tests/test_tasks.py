@@ -24,8 +24,9 @@ from vcmref.tasks.inference import (
     pseudo_ground_truth,
     run_inference,
 )
+from vcmref.tasks.model_files import YOLOX_NANO_SHA256, default_model_path
 from vcmref.tasks.resize import resize_bilinear
-from vcmref.tasks.yolox import YOLOX_NANO_SHA256, YoloxDetector, default_model_path, nms
+from vcmref.tasks.yolox import YoloxDetector, nms
 
 COCO = shared_dir() / "data" / "coco_val80"
 # ../shared/ASSETS.md: YOLOX-Nano on coco_val80, uncompressed, pycocotools

@@ -177,7 +177,7 @@ def codecs() -> None:
     """List the anchor codecs and whether their tools are found on this machine."""
 
     def go() -> None:
-        from vcmref.anchors.codec import codec_class, codec_names
+        from vcmref.anchors.registry import codec_class, codec_names
         from vcmref.errors import VcmrefError
 
         for name in codec_names():
@@ -313,6 +313,7 @@ def decode(
 
     def go() -> None:
         from vcmref.decode_output import DecodeOutputs
+        from vcmref.media.inner_decoders import decode_inner_pictures
         from vcmref.refsw.decoder import Decoder
 
         if output is None and raw_samples is None and raw_values is None:
@@ -327,7 +328,8 @@ def decode(
             raise CliError(str(e)) from None
         data = _read_stream(stream)
         t0 = time.perf_counter()
-        decoded = Decoder(max_layers=layers, verify_hashes=not no_verify_hash).frames(data)
+        decoded = Decoder(max_layers=layers, verify_hashes=not no_verify_hash,
+                          inner_decoder=decode_inner_pictures).frames(data)
         checked = 0
         layer_sets: set[tuple[int, ...]] = set()
 
@@ -412,8 +414,8 @@ def conform(
     decoder: Annotated[str | None, typer.Option(help="decoder command to check, e.g. 'mydec "
                                                 "{bitstream} {output}' ({values} optional); "
                                                 "default: the reference decoder")] = None,
-    suite: Annotated[Path | None, typer.Option(help="suite folder (default: "
-                                               "conformance_streams/)")] = None,
+    suite: Annotated[Path | None, typer.Option(help="suite folder (default: the suite the "
+                                               "package ships)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds allowed per stream")] = 60.0,
     only: Annotated[str, typer.Option(help="comma-separated stream names to check (default: "
                                       "all)")] = "",
@@ -425,9 +427,13 @@ def conform(
     """Check a decoder against the conformance suite (exit status 1 on any failure)."""
 
     def go() -> None:
+        from vcmref.assets import in_checkout
         from vcmref.conformance import suite as suite_mod
 
         folder = suite or suite_mod.SUITE_DIR
+        if generate and suite is None and not in_checkout():
+            raise CliError("--generate: give --suite FOLDER; the suite of an installed package "
+                           "is not rewritten (from a checkout it is the repository's)")
         if generate:
             entries = suite_mod.generate(folder)
             typer.echo(f"{folder}: wrote {len(entries)} streams and "
@@ -457,63 +463,15 @@ def conform(
     _run(go)
 
 
-def _progress_printer(label: str):
-    """A rich progress bar (jobs done, failures, time left) for interactive runs."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                   TextColumn("left"), TimeRemainingColumn(), transient=False)
-    task = bar.add_task(label, total=None, failed=0)
-
-    def update(done: int, total: int, failed: int, job: str) -> None:
-        bar.update(task, completed=done, total=total, failed=failed)
-
-    return bar, update
-
-
 def _check_workers(workers: int) -> None:
     if workers < 1:
         _fail(f"--workers {workers}: expected at least 1 worker process")
 
 
-def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: int,
-            scheduler: str | None, phase: str, report: bool, say=typer.echo):
-    """Load, run and report one config; returns the run summary."""
-    from vcmref.ctc.config import load_config
-    from vcmref.ctc.runner import run
-
-    cfg = load_config(config, overrides)
-    run_dir = run_dir or Path("runs") / cfg.name
-    bar, update = _progress_printer(cfg.name)
-    with bar:
-        summary = run(cfg, run_dir, workers=workers, scheduler=scheduler, phase=phase,
-                      progress=update)
-    say(f"{cfg.name}: {summary.total} jobs, {summary.skipped} already done, {summary.done} run "
-        f"({len(summary.failed)} failed) in {summary.seconds:.1f} s -> {run_dir}")
-    for job, error in summary.failed[:20]:
-        say(f"  failed: {job}: {error}")
-    if len(summary.failed) > 20:
-        say(f"  ... and {len(summary.failed) - 20} more (see {run_dir}/results)")
-    if report and phase != "encode":
-        from vcmref.ctc.report import write_report
-
-        paths = write_report(run_dir)
-        say(f"report: {paths['report.html']}")
-    return summary
-
-
 @app.command()
 def ctc(
-    config: Annotated[str, typer.Argument(help="config file, or the name of one in "
-                                          "ctc_configs/ (e.g. fcm_coco_detection)")],
+    config: Annotated[str, typer.Argument(help="config file, or the name of a shipped one "
+                                          "(vcmref/ctc/configs/, e.g. fcm_coco_detection)")],
     run_dir: Annotated[Path | None, typer.Option(help="run directory (default: "
                                                  "runs/CONFIG_NAME); a rerun resumes it")]
     = None,
@@ -531,15 +489,21 @@ def ctc(
 
     Exits 1 when a job failed (the others still ran; the summary lists the failures)."""
     _check_workers(workers)
-    summary = _run(lambda: run_ctc(config, run_dir, set_ or [], workers, scheduler, phase,
-                                   not no_report))
+
+    def go():
+        from vcmref.ctc.pipeline import run_ctc
+
+        return run_ctc(config, run_dir, set_ or [], workers, scheduler, phase, not no_report,
+                       typer.echo)
+
+    summary = _run(go)
     if summary.failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def search(
-    config: Annotated[str, typer.Argument(help="config file or ctc_configs/ name")],
+    config: Annotated[str, typer.Argument(help="config file or the name of a shipped one")],
     codec: Annotated[str, typer.Option(help="the config's codec whose rate points to find")],
     bpp: Annotated[list[float] | None, typer.Option(help="target bits per pixel "
                                                     "(repeatable), QP per item")] = None,
@@ -576,10 +540,13 @@ def report(
     """(Re)write a run's report: CSV tables, the XLSX workbook and the HTML page."""
 
     def go() -> None:
+        from vcmref.ctc.jobs import RunLayout
         from vcmref.ctc.report import write_report
 
-        if not (run_dir / "config.resolved.yaml").is_file():
-            raise CliError(f"{run_dir}: not a CTC run directory (no config.resolved.yaml)")
+        layout = RunLayout(run_dir)
+        if not layout.is_run():
+            raise CliError(f"{run_dir}: not a CTC run directory (no "
+                           f"{layout.resolved_config.name})")
         paths = write_report(run_dir)
         for kind, path in paths.items():
             typer.echo(f"{kind}: {path}")

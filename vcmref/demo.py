@@ -82,22 +82,25 @@ def run_ctc_demo(workdir: Path, model: Path | None, workers: int,
                  say: Callable[[str], None] = print) -> list[Path]:
     """The demo configs: human viewing always; the machine part when a model is available.
     Returns the HTML reports."""
-    from vcmref.cli import run_ctc
-    from vcmref.tasks.yolox import default_model_path
+    from vcmref.ctc.jobs import RunLayout
+    from vcmref.ctc.pipeline import run_ctc
+    from vcmref.tasks.base import TaskModelError
+    from vcmref.tasks.model_files import find_yolox_model
 
     reports = []
     say("6. CTC demo, human viewing: 4 photographs from scikit-image, VVC (anchor) against "
-        "HEVC and the vcmref codec, PSNR and MS-SSIM")
+        "HEVC, PSNR and MS-SSIM (the vcmref feature codec is compared in the machine part)")
     run_ctc("demo", workdir / "runs" / "demo", [], workers, None, "all", True, say)
-    reports.append(workdir / "runs" / "demo" / "report" / "report.html")
-    path = model if model is not None else default_model_path()
-    if path.is_file():
-        say(f"7. CTC demo, machine vision: YOLOX-Nano ({path}) split at its backbone, the vcmref "
-            "codec against the VVC feature anchor, mAP on pseudo ground truth (task fidelity)")
-        run_ctc("demo_machine", workdir / "runs" / "demo_machine",
-                [f"task.model_path={path}"], workers, None, "all", True, say)
-        reports.append(workdir / "runs" / "demo_machine" / "report" / "report.html")
-    else:
-        say(f"7. machine vision part skipped: no task model at {path} (pass --model with a "
-            "YOLOX-Nano ONNX file from the YOLOX release page to add it)")
+    reports.append(RunLayout(workdir / "runs" / "demo").report / "report.html")
+    try:  # --model, else $VCMREF_YOLOX_MODEL, the user cache, the shared assets
+        path, _ = find_yolox_model(model)
+    except TaskModelError as e:
+        say(f"7. machine vision part skipped: {e}")
+        return reports
+    say(f"7. CTC demo, machine vision: YOLOX-Nano ({path}) split at its backbone, the vcmref "
+        "codec against the VVC feature anchor, mAP on pseudo ground truth (task fidelity)")
+    run_ctc("demo_machine", workdir / "runs" / "demo_machine",
+            [] if model is None else [f"task.model_path={path}"], workers, None, "all", True,
+            say)
+    reports.append(RunLayout(workdir / "runs" / "demo_machine").report / "report.html")
     return reports

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from vcmref.anchors.codec import QpReport
-from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-from vcmref.anchors.process import ToolError, run_tool
+from vcmref.media.ffmpeg_tool import ffmpeg_exe
+from vcmref.media.process import ToolError, run_tool
 
 _LINE = re.compile(r"^\[trace_headers @ [^\]]+\]\s+\d+\s+(\S+)\s+[01]*\s*=\s*(-?\d+)\s*$")
 _DEMUXER = {"hevc": "hevc", "vvc": "vvc"}

@@ -1,4 +1,4 @@
-"""The anchor codec interface and its registry.
+"""The anchor codec interface (the registry is vcmref.anchors.registry).
 
 A codec codes a YuvSequence at a QP and hands back the bitstream bytes, the decoded sequence,
 the exact bit count, the encode and decode times and a QP report read back from the bitstream,
@@ -7,16 +7,14 @@ so that the QP a CTC asks for is shown to be the QP that was coded.
 
 from __future__ import annotations
 
-import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from vcmref.anchors.process import ToolError
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
 from vcmref.errors import VcmrefError
+from vcmref.media.process import ToolError
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.params import Param
 
 
@@ -176,49 +174,3 @@ class VideoCodec(ABC):
                 f"{seq.chroma_format.value} {seq.bit_depth}-bit")
         return CodedSequence(self.name, qp, bitstream, decoded, encode_s, decode_s, report,
                              commands)
-
-
-_REGISTRY: dict[str, type[VideoCodec]] = {}
-
-
-def register(cls: type[VideoCodec]) -> type[VideoCodec]:
-    """Class decorator: make a codec available by its `name`."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"codec {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_builtin() -> None:
-    import importlib.util
-
-    import vcmref.anchors.ffmpeg_codecs  # noqa: F401
-
-    if importlib.util.find_spec("vcmref.anchors.reference_software"):
-        import vcmref.anchors.reference_software  # noqa: F401
-
-
-def codec_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def codec_class(name: str) -> type[VideoCodec]:
-    """The class registered as `name` (its formats, bit depths and defaults)."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise CodecConfigError(f"unknown codec {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def get_codec(name: str, **options: object) -> VideoCodec:
-    """The codec registered as `name`, built with `options` (keyword arguments of its class)."""
-    cls = codec_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(options) - set(params) - {"self"})
-    if unknown:
-        allowed = [p for p in params if p != "self"]
-        raise CodecConfigError(f"codec {name!r} has no option {', '.join(unknown)}; "
-                               f"its options: {', '.join(allowed) or 'none'}")
-    factory: Callable[..., VideoCodec] = cls
-    return factory(**options)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vcmref.anchors.codec import CodecConfigError, QpReport, VideoCodec, get_codec
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.anchors.codec import CodecConfigError, QpReport, VideoCodec
+from vcmref.anchors.registry import get_codec
 from vcmref.bitstream.frame_units import (
     DataHash,
     FrameHeader,
@@ -35,6 +35,7 @@ from vcmref.bitstream.parameter_sets import (
 )
 from vcmref.bitstream.units import UnitType, write_signature, write_unit
 from vcmref.errors import BitstreamError, EncoderInputError
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.refsw.encoder.encoder import EncoderConfig, as_frames, build_sps, serialize_unit
 from vcmref.refsw.encoder.quantize import quantize_tensor
 from vcmref.refsw.hashing import layer_samples_md5

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from vcmref.anchors.codec import CodecConfigError, VideoCodec, register
-from vcmref.anchors.ffmpeg_tool import QUIET, decode_raw, ffmpeg_exe, require_encoder
-from vcmref.anchors.process import run_tool
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.anchors.codec import CodecConfigError, VideoCodec
+from vcmref.anchors.registry import register
+from vcmref.media.ffmpeg_tool import QUIET, decode_raw, ffmpeg_exe, require_encoder
+from vcmref.media.process import run_tool
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.params import Param
 
 VVENC_PRESETS = ("faster", "fast", "medium", "slow", "slower")

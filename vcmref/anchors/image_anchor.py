@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vcmref.anchors import color
-from vcmref.anchors.codec import QpReport, VideoCodec, get_codec
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.anchors.codec import QpReport, VideoCodec
+from vcmref.anchors.registry import get_codec
+from vcmref.media import color
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 
 
 @dataclass

@@ -11,20 +11,19 @@ Exact settings: docs/image-anchor.md.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
-from vcmref.anchors import color
 from vcmref.anchors.codec import CodecConfigError
-from vcmref.anchors.ffmpeg_tool import QUIET, ffmpeg_exe, require_encoder
-from vcmref.anchors.process import ToolError, run_tool
+from vcmref.anchors.registry import get_image_codec, register_image_codec
+from vcmref.media import color
+from vcmref.media.ffmpeg_tool import QUIET, ffmpeg_exe, require_encoder
+from vcmref.media.process import ToolError, run_tool
 
 _OUTPUT_FMT = re.compile(r"Output #0.*?Video: rawvideo[^\n]*?\([^)\n]*\), (\w+)(?:\(([^)\n]*)\))?",
                          re.S)
@@ -187,34 +186,9 @@ class ImageCodec(ABC):
                           [enc_argv, dec_argv])
 
 
-_REGISTRY: dict[str, type[ImageCodec]] = {}
 
 
-def _register(cls: type[ImageCodec]) -> type[ImageCodec]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def image_codec_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def get_image_codec(name: str, **options: object) -> ImageCodec:
-    """The image codec registered as `name`, built with `options` (its class's keywords)."""
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise CodecConfigError(f"unknown image codec {name!r}; known: "
-                               f"{', '.join(sorted(_REGISTRY))}")
-    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(options) - set(params))
-    if unknown:
-        raise CodecConfigError(f"image codec {name!r} has no option {', '.join(unknown)}; "
-                               f"its options: {', '.join(params)}")
-    factory: Callable[..., ImageCodec] = cls
-    return factory(**options)
-
-
-@_register
+@register_image_codec
 class PngCodec(ImageCodec):
     """Lossless PNG: grey or RGB, 8 bits (gray, rgb24) or 16-bit containers (gray16be, rgb48be).
 
@@ -259,7 +233,7 @@ class PngCodec(ImageCodec):
         return out, seconds, argv
 
 
-@_register
+@register_image_codec
 class JpegCodec(ImageCodec):
     """Baseline JPEG by ffmpeg's mjpeg encoder at a fixed quantizer scale ``-q:v`` in [2, 31].
 
@@ -332,7 +306,7 @@ def j2k_num_resolutions(height: int, width: int) -> int:
     return min(6, int(math.floor(math.log2(min(height, width)))) + 1)
 
 
-@_register
+@register_image_codec
 class Jpeg2000Codec(ImageCodec):
     """JPEG 2000 codestream (.j2k) by libopenjpeg, decoded by ffmpeg's native decoder.
 

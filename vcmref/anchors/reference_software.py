@@ -22,12 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
-from vcmref.anchors.codec import (
-    CodecConfigError,
-    QpMismatchError,
-    VideoCodec,
-    register,
-)
+from vcmref.anchors.codec import CodecConfigError, QpMismatchError, VideoCodec
 from vcmref.anchors.ffmpeg_codecs import (
     INTRA_PERIOD,
     LOSSLESS,
@@ -35,9 +30,10 @@ from vcmref.anchors.ffmpeg_codecs import (
     TIMEOUT,
     X265_PRESETS,
 )
-from vcmref.anchors.ffmpeg_tool import decode_raw, ffmpeg_exe
-from vcmref.anchors.process import ToolError, ToolNotFoundError, find_tool, run_tool
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.anchors.registry import register
+from vcmref.media.ffmpeg_tool import decode_raw, ffmpeg_exe
+from vcmref.media.process import ToolError, ToolNotFoundError, find_tool, run_tool
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.params import Param
 
 REFERENCE_TIMEOUT_S = 6 * 3600.0

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from vcmref.bitstream.unit_types import UNIT_TYPES
 from vcmref.bitstream.units import (
     UNIT_HEADER_BYTES,
-    UnitType,
     iter_units,
     unit_type_name,
     write_signature,
 )
 from vcmref.errors import BitstreamError
 
-# Units every frame or the stream needs, whatever their layer_id.
-_STRUCTURAL = {UnitType.STREAM_PARAMETER_SET, UnitType.FRAME_HEADER, UnitType.END_OF_STREAM}
+# Units every frame or the stream needs, whatever their layer_id: those that are not frame units
+# (the stream parameter set, frame headers, end of stream).
+_STRUCTURAL = {unit_type for unit_type, row in UNIT_TYPES.items() if not row.in_frame}
 
 
 def extract(data: bytes, max_layers: int | None = None,

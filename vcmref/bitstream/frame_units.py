@@ -61,23 +61,22 @@ def frame_header(rw: SyntaxDirection, s: FrameHeader, sps: StreamParameterSet) -
             for c in range(n):
                 idx = f"[{t}]" if n == 1 and mode == QuantMode.MINMAX_TENSOR else f"[{t}][{c}]"
                 q.min_bits[c] = rw.u(32, f"{name}_min{idx}", q.min_bits[c])
-                if not is_finite_binary32(q.min_bits[c]):
-                    raise rw.error("min must be a finite binary32 value", f"{name}_min{idx}")
+                rw.require(is_finite_binary32(q.min_bits[c]),
+                           "min must be a finite binary32 value", f"{name}_min{idx}")
                 q.max_bits[c] = rw.u(32, f"{name}_max{idx}", q.max_bits[c])
-                if not is_finite_binary32(q.max_bits[c]):
-                    raise rw.error("max must be a finite binary32 value", f"{name}_max{idx}")
+                rw.require(is_finite_binary32(q.max_bits[c]),
+                           "max must be a finite binary32 value", f"{name}_max{idx}")
                 lo, hi = binary32_value(q.min_bits[c]), binary32_value(q.max_bits[c])
-                if hi < lo:
-                    raise rw.error(f"max {hi!r} is below min {lo!r}", f"{name}_max{idx}")
+                rw.require(not hi < lo, f"max {hi!r} is below min {lo!r}", f"{name}_max{idx}")
         elif mode == QuantMode.UNIFORM_QP:
             q.qp = sps.init_qp + rw.se(f"qp_delta[{t}]", q.qp - sps.init_qp,
                                        -sps.init_qp, MAX_QP - sps.init_qp)
         else:
             q.step_bits = rw.u(32, f"quant_step[{t}]", q.step_bits)
             step = binary32_value(q.step_bits)
-            if not (is_finite_binary32(q.step_bits) and step > 0.0):
-                raise rw.error(f"step must be a finite positive binary32, found {step!r}",
-                               f"quant_step[{t}]")
+            rw.require(is_finite_binary32(q.step_bits) and step > 0.0,
+                       f"step must be a finite positive binary32, found {step!r}",
+                       f"quant_step[{t}]")
     rw.alignment()
     return s
 
@@ -121,9 +120,8 @@ def tile_model(rw: SyntaxDirection, s: TileModel, sps: StreamParameterSet) -> Ti
         n = rw.ue(f"num_token_weights_minus1[{ctx}]", None if w is None else len(w) - 1,
                   0, n_tok - 1) + 1
         w = rw.u_list(TOKEN_WEIGHT_BITS, f"token_weight[{ctx}]", w, n, 0, MAX_TOKEN_WEIGHT)
-        if not any(w):
-            raise rw.error("a present context needs at least one non-zero weight",
-                           f"token_weight[{ctx}]")
+        rw.require(any(w), "a present context needs at least one non-zero weight",
+                   f"token_weight[{ctx}]")
         s.weights[ctx] = w
     rw.alignment()
     return s
@@ -169,9 +167,9 @@ def _check_crc(rw: SyntaxDirection, crc: int, crc_of: bytes | None, covered: int
     if rw.reading:
         assert crc_of is not None
         expected = zlib.crc32(crc_of[:covered])
-        if crc != expected:
-            raise rw.error(f"CRC-32 0x{crc:08x} does not match the payload's 0x{expected:08x}",
-                           "data_crc32")
+        rw.require(crc == expected,
+                   f"CRC-32 0x{crc:08x} does not match the payload's 0x{expected:08x}",
+                   "data_crc32")
 
 
 @dataclass

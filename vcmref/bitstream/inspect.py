@@ -5,20 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vcmref.bitstream.frame_units import (
-    DataHash,
-    DataUnit,
-    FrameHeader,
-    InnerCodecData,
-    TileModel,
-    data_hash,
-    data_unit,
-    frame_header,
-    inner_codec_data,
-    tile_model,
-)
-from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.parameter_sets import StreamParameterSet
 from vcmref.bitstream.syntax import TracedElement, Tracer
+from vcmref.bitstream.unit_types import UNIT_TYPES
 from vcmref.bitstream.units import (
     SIGNATURE_BYTES,
     UNIT_HEADER_BYTES,
@@ -32,15 +21,7 @@ from vcmref.bitstream.units import (
 from vcmref.errors import BitstreamError
 
 # Syntax structure name (as in docs/spec.md) of each unit type's payload.
-PAYLOAD_STRUCTURES = {
-    UnitType.STREAM_PARAMETER_SET: "stream_parameter_set",
-    UnitType.FRAME_HEADER: "frame_header",
-    UnitType.TILE_MODEL: "tile_model",
-    UnitType.DATA_UNIT: "data_unit",
-    UnitType.DATA_HASH: "data_hash",
-    UnitType.END_OF_STREAM: "end_of_stream",
-    UnitType.INNER_CODEC_DATA: "inner_codec_data",
-}
+PAYLOAD_STRUCTURES = {UnitType(t): row.name for t, row in UNIT_TYPES.items()}
 
 
 @dataclass
@@ -82,27 +63,16 @@ def inspect_stream(data: bytes) -> tuple[list[TracedElement], list[InspectedUnit
                            unit.layer_id, unit.byte_offset, len(unit.payload), hdr.elements)
         rd = Tracer(data, unit=unit.label, bit_offset=unit.payload_bit_offset,
                     bit_end=unit.payload_bit_offset + 8 * len(unit.payload))
-        utype = unit.unit_type
-        if utype == UnitType.STREAM_PARAMETER_SET:
-            sps = stream_parameter_set(rd, StreamParameterSet())
-        elif utype == UnitType.END_OF_STREAM:
-            pass
-        elif utype in PAYLOAD_STRUCTURES:
-            if sps is None:
-                raise BitstreamError("unit before the stream parameter set", unit=unit.label,
-                                     element="unit_type", bit_offset=8 * unit.byte_offset)
-            if utype == UnitType.FRAME_HEADER:
-                frame_header(rd, FrameHeader(), sps)
-            elif utype == UnitType.TILE_MODEL:
-                tile_model(rd, TileModel(), sps)
-            elif utype == UnitType.DATA_UNIT:
-                data_unit(rd, DataUnit(), sps, unit.payload)
-            elif utype == UnitType.INNER_CODEC_DATA:
-                inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
-            else:
-                data_hash(rd, DataHash(), sps)
-        else:
+        row = UNIT_TYPES.get(unit.unit_type)
+        if row is None:
             iu.note = "reserved unit type: skipped by decoders"
+        elif row.needs_sps and sps is None:
+            raise BitstreamError("unit before the stream parameter set", unit=unit.label,
+                                 element="unit_type", bit_offset=8 * unit.byte_offset)
+        else:
+            content = row.parse(rd, sps, unit.payload)
+            if isinstance(content, StreamParameterSet):
+                sps = content
         iu.payload = rd.elements
         units.append(iu)
     return sig.elements, units

@@ -125,7 +125,7 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
     """Syntax of the stream parameter set payload (spec table: stream_parameter_set)."""
     s.profile_idc = rw.u(8, "profile_idc", s.profile_idc, 1, 1)
     level_idc = rw.u(8, "level_idc", s.level_idc)
-    if level_idc not in LEVELS:
+    if level_idc not in LEVELS:  # raised even by a lax Writer: the limits below need a level
         raise rw.error(f"level {level_idc} is not one of {sorted(LEVELS)}", "level_idc")
     s.level_idc = level_idc
     lv = s.level
@@ -139,21 +139,21 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
     frame_samples = 0
     for t, ti in enumerate(s.tensors):
         ti.name = rw.string(f"tensor_name[{t}]", ti.name, MAX_NAME_BYTES)
-        if any(other.name == ti.name for other in s.tensors[:t]):
-            raise rw.error(f"tensor name {ti.name!r} used twice", f"tensor_name[{t}]")
+        rw.require(all(other.name != ti.name for other in s.tensors[:t]),
+                   f"tensor name {ti.name!r} used twice", f"tensor_name[{t}]")
         ti.channels = rw.ue(f"tensor_channels_minus1[{t}]", ti.channels - 1,
                             0, lv.max_channels - 1) + 1
         ti.height = rw.ue(f"tensor_height_minus1[{t}]", ti.height - 1,
                           0, lv.max_dimension - 1) + 1
         ti.width = rw.ue(f"tensor_width_minus1[{t}]", ti.width - 1,
                          0, lv.max_dimension - 1) + 1
-        if ti.samples > lv.max_tensor_samples:
-            raise rw.error(f"tensor of {ti.samples} samples exceeds level {lv.idc}'s "
-                           f"{lv.max_tensor_samples}", f"tensor_width_minus1[{t}]")
+        rw.require(ti.samples <= lv.max_tensor_samples,
+                   f"tensor of {ti.samples} samples exceeds level {lv.idc}'s "
+                   f"{lv.max_tensor_samples}", f"tensor_width_minus1[{t}]")
         frame_samples += ti.samples
-    if frame_samples > lv.max_frame_samples:
-        raise rw.error(f"frame of {frame_samples} samples exceeds level {lv.idc}'s "
-                       f"{lv.max_frame_samples}", f"tensor_width_minus1[{n_tensors - 1}]")
+    rw.require(frame_samples <= lv.max_frame_samples,
+               f"frame of {frame_samples} samples exceeds level {lv.idc}'s "
+               f"{lv.max_frame_samples}", f"tensor_width_minus1[{n_tensors - 1}]")
 
     s.sample_bit_depth = rw.u(4, "sample_bit_depth_minus1", s.sample_bit_depth - 1,
                               0, MAX_SAMPLE_BIT_DEPTH - 1) + 1
@@ -170,9 +170,8 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         for t, ti in enumerate(s.tensors):
             li.channels[t] = rw.ue(f"layer_channels[{layer}][{t}]", li.channels[t],
                                    0, ti.channels)
-        if not any(li.channels):
-            raise rw.error(f"layer {layer} carries no channel",
-                           f"layer_channels[{layer}][{n_tensors - 1}]")
+        rw.require(any(li.channels), f"layer {layer} carries no channel",
+                   f"layer_channels[{layer}][{n_tensors - 1}]")
         if layer > 0:
             n_refs = rw.ue(f"num_ref_layers[{layer}]", len(li.ref_layers), 0, layer)
             if rw.reading:
@@ -183,9 +182,8 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
                                          lo, layer - 1)
     for t, ti in enumerate(s.tensors):
         total = sum(li.channels[t] for li in s.layers)
-        if total != ti.channels:
-            raise rw.error(f"layers carry {total} channels of tensor {t}, which has "
-                           f"{ti.channels}", f"layer_channels[{n_layers - 1}][{t}]")
+        rw.require(total == ti.channels, f"layers carry {total} channels of tensor {t}, which "
+                   f"has {ti.channels}", f"layer_channels[{n_layers - 1}][{t}]")
 
     if rw.reading:
         s.tile_layouts = [TileLayout() for _ in range(n_tensors)]
@@ -200,8 +198,8 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
             for i in range(ti.channels):
                 c = rw.u(nbits, f"channel_order[{t}][{i}]", tl.channel_order[i],
                          0, ti.channels - 1)
-                if c in seen:
-                    raise rw.error(f"channel {c} listed twice", f"channel_order[{t}][{i}]")
+                rw.require(c not in seen, f"channel {c} listed twice",
+                           f"channel_order[{t}][{i}]")
                 seen.add(c)
                 tl.channel_order[i] = c
         else:
@@ -217,11 +215,9 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
             cols = rw.ue(f"tile_columns_minus1[{t}][{layer}]", tl.tile_columns[layer] - 1,
                          0, n - 1) + 1
             rows = -(-n // cols)
-            if cols * ti.width > lv.max_tile_dimension or rows * ti.height > \
-                    lv.max_tile_dimension:
-                raise rw.error(f"tile of {cols}x{rows} cells exceeds level {lv.idc}'s "
-                               f"{lv.max_tile_dimension} samples",
-                               f"tile_columns_minus1[{t}][{layer}]")
+            rw.require(max(cols * ti.width, rows * ti.height) <= lv.max_tile_dimension,
+                       f"tile of {cols}x{rows} cells exceeds level {lv.idc}'s "
+                       f"{lv.max_tile_dimension} samples", f"tile_columns_minus1[{t}][{layer}]")
             tl.tile_columns[layer] = cols
 
     # The padding value and ranges below depend on the sample range set above.
@@ -241,10 +237,11 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
         s.lane_limit = rw.ue("lane_limit", s.lane_limit, 0, lv.max_tensor_samples)
         for t in range(n_tensors):
             for layer, li in enumerate(s.layers):
-                if li.channels[t] and unit_samples_bound(s, t, layer) > lv.max_unit_samples:
-                    raise rw.error(f"data units of tensor {t} in layer {layer} may carry "
-                                   f"{unit_samples_bound(s, t, layer)} samples, above level "
-                                   f"{lv.idc}'s {lv.max_unit_samples}", f"rows_per_unit[{t}]")
+                if li.channels[t]:
+                    bound = unit_samples_bound(s, t, layer)
+                    rw.require(bound <= lv.max_unit_samples, f"data units of tensor {t} in "
+                               f"layer {layer} may carry {bound} samples, above level "
+                               f"{lv.idc}'s {lv.max_unit_samples}", f"rows_per_unit[{t}]")
     else:
         s.inner_codec = InnerCodec(rw.u(8, "inner_codec_idc", int(s.inner_codec),
                                         min(InnerCodec), max(InnerCodec)))
@@ -252,10 +249,9 @@ def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamPa
                                    0, MAX_SAMPLE_BIT_DEPTH - 1) + 1
         for layer in range(n_layers):
             width, height = picture_size(s, layer)
-            if max(width, height) > lv.max_tile_dimension:
-                raise rw.error(f"layer {layer}'s picture of {width}x{height} samples exceeds "
-                               f"level {lv.idc}'s {lv.max_tile_dimension}",
-                               "picture_bit_depth_minus1")
+            rw.require(max(width, height) <= lv.max_tile_dimension,
+                       f"layer {layer}'s picture of {width}x{height} samples exceeds level "
+                       f"{lv.idc}'s {lv.max_tile_dimension}", "picture_bit_depth_minus1")
     rw.alignment()
     return s
 

@@ -4,7 +4,14 @@ A syntax function takes a direction object ``rw`` and the structure, and calls t
 methods in the order of the spec's syntax table, e.g. ``s.level_idc = rw.u(8, "level_idc",
 s.level_idc, 1, 4)``. The Reader parses and returns the value, the Writer writes the given
 value and returns it, and the Tracer (a Reader) also records every element with its bit offset.
-Each element's legal range is checked in both directions, at the element.
+Each element's legal range is checked in both directions, at the element, and so is every
+constraint between elements (``rw.require(ok, message, element)``).
+
+A lax Writer (``Writer(lax=True)``) writes what it is given as long as the descriptor can code
+it (a u(n) value fits in n bits, a ue(v) value is in [0, 2^32 - 2], a string's bytes are
+written as they are): range and cross-element checks are recorded in its ``violations``
+instead of raised. The conformance tools build must-reject streams with it from the same syntax
+functions. Reading is always strict.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class SyntaxDirection:
 
     reading: bool = False
     tracing: bool = False  # whether _element records; checked first, as parsing is hot
+    lax: bool = False  # a lax Writer records failed checks instead of raising them
 
     def __init__(self, unit: str | None = None) -> None:
         self.unit = unit
@@ -64,11 +72,23 @@ class SyntaxDirection:
         return BitstreamError(message, unit=self.unit, element=element,
                               bit_offset=self.bit_position)
 
+    def require(self, ok: bool, message: str, element: str) -> None:
+        """A constraint of the syntax between elements (a level limit on a product of sizes, a
+        name used twice...): when it does not hold, a BitstreamError at the current position
+        that names `element`; a lax Writer records it and goes on."""
+        if not ok:
+            self._violation(self.error(message, element))
+
+    def _violation(self, e: BitstreamError) -> None:
+        if not self.lax:
+            raise e
+        self.violations.append(e)  # type: ignore[attr-defined]
+
     def _check(self, name: str, value: int, lo: int | None, hi: int | None, start: int) -> int:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-            raise BitstreamError(f"value {value} outside its legal range {rng}",
-                                 unit=self.unit, element=name, bit_offset=start)
+            self._violation(BitstreamError(f"value {value} outside its legal range {rng}",
+                                           unit=self.unit, element=name, bit_offset=start))
         return value
 
     # -- descriptors
@@ -83,7 +103,7 @@ class SyntaxDirection:
                 raise BitstreamError(f"value {value} does not fit in u({n})",
                                      unit=self.unit, element=name, bit_offset=start)
         v = self._bits(n, name, value)
-        if lo is not None or hi is not None:
+        if self.reading and (lo is not None or hi is not None):
             self._check(name, v, lo, hi, start)
         if self.tracing:
             self._element(name, f"u({n})", start, v)
@@ -140,7 +160,8 @@ class SyntaxDirection:
                 raise BitstreamError(f"value {value} cannot be coded as ue(v)",
                                      unit=self.unit, element=name, bit_offset=start)
         v = self._ue_raw(name, value)
-        self._check(name, v, lo, hi, start)
+        if self.reading:
+            self._check(name, v, lo, hi, start)
         if self.tracing:
             self._element(name, "ue(v)", start, v)
         return v
@@ -159,16 +180,21 @@ class SyntaxDirection:
                                      unit=self.unit, element=name, bit_offset=start)
         k = self._ue_raw(name, mapped)
         v = (k + 1) // 2 if k & 1 else -(k // 2)
-        self._check(name, v, lo, hi, start)
+        if self.reading:
+            self._check(name, v, lo, hi, start)
         if self.tracing:
             self._element(name, "se(v)", start, v)
         return v
 
     def string(self, name: str, value: str | None = None, max_len: int = 255) -> str:
-        """st(v): ue(v) byte length, then that many UTF-8 bytes of u(8)."""
+        """st(v): ue(v) byte length, then that many UTF-8 bytes of u(8).
+
+        A lax Writer writes the bytes a string stands for under the "surrogateescape" error
+        handler, so ``b"\\xff".decode("utf-8", "surrogateescape")`` is written as the byte ff."""
         start = self.bit_position
         try:
-            raw = None if self.reading or value is None else value.encode("utf-8")
+            raw = None if self.reading or value is None else value.encode(
+                "utf-8", "surrogateescape" if self.lax else "strict")
         except UnicodeEncodeError:
             raise BitstreamError(f"{value!r} cannot be written as UTF-8", unit=self.unit,
                                  element=name, bit_offset=start) from None
@@ -176,10 +202,13 @@ class SyntaxDirection:
         self._check(name, n, 0, max_len, start)
         data = bytes(self._bits(8, name, None if raw is None else raw[i]) for i in range(n))
         try:
-            text = data.decode("utf-8")
+            text: str | None = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise BitstreamError("string is not valid UTF-8", unit=self.unit, element=name,
-                                 bit_offset=start) from None
+            text = None
+        if text is None:
+            self._violation(BitstreamError("string is not valid UTF-8", unit=self.unit,
+                                           element=name, bit_offset=start))
+            text = data.decode("utf-8", "surrogateescape")
         if self.tracing:
             self._element(name, "st(v)", start, text)
         return text
@@ -195,13 +224,19 @@ class SyntaxDirection:
 
 
 class Writer(SyntaxDirection):
-    """Writes each element's given value."""
+    """Writes each element's given value.
+
+    `lax`: write values outside their legal range and skip the constraints between elements,
+    recording each as a BitstreamError in `violations` (for must-reject streams); a value the
+    descriptor cannot code is still refused."""
 
     reading = False
 
-    def __init__(self, unit: str | None = None) -> None:
+    def __init__(self, unit: str | None = None, lax: bool = False) -> None:
         super().__init__(unit)
         self.bw = BitWriter()
+        self.lax = lax
+        self.violations: list[BitstreamError] = []
 
     @property
     def bit_position(self) -> int:

@@ -37,7 +37,7 @@ class Case:
     exercises: tuple[str, ...]
     build: Callable[[], bytes]
     # Built with an external encoder whose output may differ between machines and versions:
-    # the committed file under conformance_streams/ is the case (see case_stream).
+    # the committed file under vcmref/conformance/streams/ is the case (see case_stream).
     external: bool = False
 
 

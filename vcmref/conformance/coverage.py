@@ -40,6 +40,7 @@ from vcmref.bitstream.parameter_sets import (
     StreamParameterSet,
 )
 from vcmref.bitstream.syntax import Reader, SyntaxDirection, TracedElement, base_name
+from vcmref.bitstream.unit_types import UNIT_TYPES
 from vcmref.bitstream.units import (
     UNIT_HEADER_BYTES,
     UNIT_TYPE_MAX,
@@ -55,13 +56,7 @@ Pair = tuple[str, str]  # (element base name, descriptor)
 SYNTAX_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "stream": units.stream_signature,
     "unit_header": units.unit_header,
-    "stream_parameter_set": parameter_sets.stream_parameter_set,
-    "frame_header": frame_units.frame_header,
-    "tile_model": frame_units.tile_model,
-    "data_unit": frame_units.data_unit,
-    "data_hash": frame_units.data_hash,
-    "end_of_stream": frame_units.end_of_stream,
-    "inner_codec_data": frame_units.inner_codec_data,
+    **{row.name: row.syntax for row in UNIT_TYPES.values()},
 }
 STRUCTURES = list(SYNTAX_FUNCTIONS)
 
@@ -80,7 +75,7 @@ _DESCRIPTOR_METHODS: dict[str, tuple[int, str | None]] = {
 _ALIGNMENT_METHOD = "alignment"  # f(1) bits named by its `name` argument (default below)
 _ALIGNMENT_DEFAULT = inspect.signature(SyntaxDirection.alignment).parameters["name"].default
 # Methods of the direction that read or write no element.
-_NON_ELEMENT_METHODS = {"error", "getvalue"}
+_NON_ELEMENT_METHODS = {"error", "require", "getvalue"}
 _WIDTH_PREFIX = {"u": "u", "u_list": "u", "f": "f"}
 _ELEMENT_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OPAQUE = "{}"  # an f-string part whose value is not a known string (a loop index)

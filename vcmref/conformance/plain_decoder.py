@@ -6,20 +6,23 @@ numpy, no lookup tables, no vectorisation) and it does not import `vcmref.refsw`
 
 What it shares with the reference decoder is only the syntax, which this project writes once
 for all directions (clauses 2 to 4: `iter_units` for the container and the unit headers, and the
-syntax functions `stream_parameter_set`, `frame_header`, `tile_model`, `data_unit`, `data_hash`
-read with a `Reader`, which check every element's range where it is read). Everything after
-parsing is implemented here: the unit order rules and checks (5.2, 5.3), the tile geometry
-(5.4, 5.5), the wavefront schedule with its lane starts and retires (5.6), the token model
-(5.7), rANS decoding on the bit stack (5.8), reconstruction (5.9), dequantization in binary32
-(5.10), the layer hash (5.11), the CRC (5.12, checked once more) and the output (5.13).
+syntax functions `stream_parameter_set`, `frame_header`, `tile_model`, `data_unit`, `data_hash`,
+`inner_codec_data`, found in the unit type table `vcmref.bitstream.unit_types.UNIT_TYPES` and
+read with a `Reader`, which check every element's range where it is read; of that table only
+the syntax is used here). Everything after parsing is implemented here: the unit order rules
+and checks (5.2, 5.3), the tile geometry (5.4, 5.5), the wavefront schedule with its lane
+starts and retires (5.6), the token model (5.7), rANS decoding on the bit stack (5.8),
+reconstruction (5.9), dequantization in binary32 (5.10), the layer hash (5.11), the CRC (5.12,
+checked once more) and the output (5.13).
 
 Streams with `entropy_coder_idc == 1` carry samples as pictures of a video codec (clauses 4.6a,
 5.14). Decoding the inner byte stream to pictures is the video codec's business: it is done by
 an injectable `inner_decoder(inner_codec_idc, inner_data, width, height, bit_depth)` that
 returns the luma pictures as a sequence of rows of ints (any nested sequence, a numpy array
-too), by default `vcmref.anchors.inner_decoders.decode_inner_pictures` (ffmpeg; imported only
-when needed). The picture size and layout, the frame/picture bookkeeping and the mapping of
-picture samples to stream samples are written here from clause 5.14.
+too), passed by the caller (ffmpeg's: `vcmref.media.inner_decoders.decode_inner_pictures`);
+without one such streams are refused with an error that says so. The picture size and layout,
+the frame/picture bookkeeping and the mapping of picture samples to stream samples are written
+here from clause 5.14.
 
 Binary32 arithmetic (clause 1.3) uses Python floats (binary64): each single operation on two
 binary32 operands is computed in binary64 and then rounded to binary32 through a `struct`
@@ -43,14 +46,10 @@ from vcmref.bitstream.frame_units import (
     FrameHeader,
     InnerCodecData,
     TileModel,
-    data_hash,
-    data_unit,
-    frame_header,
-    inner_codec_data,
-    tile_model,
 )
-from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.parameter_sets import StreamParameterSet
 from vcmref.bitstream.syntax import Reader
+from vcmref.bitstream.unit_types import UNIT_TYPES
 from vcmref.bitstream.units import Unit, iter_units
 from vcmref.errors import BitstreamError, ToolNotFoundError, VcmrefError
 
@@ -74,13 +73,16 @@ def is_reserved(unit_type: int) -> bool:
 InnerDecoder = Callable[[int, bytes, int, int, int], Any]
 
 
-def default_inner_decoder(codec: int, data: bytes, width: int, height: int,
-                          bit_depth: int) -> Any:
-    """ffmpeg's VVC / HEVC decoders (vcmref.anchors.inner_decoders), imported on first use."""
-    from vcmref.anchors.inner_decoders import decode_inner_pictures
-    from vcmref.bitstream.parameter_sets import InnerCodec
+INNER_CODEC_NAMES = {1: "H.266/VVC", 2: "H.265/HEVC"}  # inner_codec_idc
 
-    return decode_inner_pictures(InnerCodec(codec), data, width, height, bit_depth)
+
+def no_inner_decoder(codec: int, data: bytes, width: int, height: int, bit_depth: int) -> Any:
+    """The inner decoder of a decode() given none: refuses, saying what the stream needs."""
+    raise ToolNotFoundError(f"this stream's samples are in an "
+                            f"{INNER_CODEC_NAMES.get(int(codec), f'inner_codec_idc {codec}')} "
+                            "byte stream: give the decoder an inner decoder (inner_decoder=..., "
+                            "e.g. vcmref.media.inner_decoders.decode_inner_pictures)")
+
 
 # Clause 6: MaxUnitPayloadBytes of each level.
 MAX_UNIT_PAYLOAD_BYTES = {10: 1 << 22, 20: 1 << 24, 30: 1 << 26, 40: 1 << 28}
@@ -161,6 +163,15 @@ def payload_reader(unit: Unit) -> Reader:
     return Reader(unit.payload, unit=unit.label)
 
 
+def parse_payload(unit: Unit, sps: StreamParameterSet | None = None) -> Any:
+    """Clauses 3 and 4: the unit's payload read with the syntax of its type (one of types 1 to 5
+    or 8), all of it (clause 2.2)."""
+    rd = payload_reader(unit)
+    content = UNIT_TYPES[unit.unit_type].parse(rd, sps, unit.payload)
+    require_consumed(rd, unit)
+    return content
+
+
 def require_consumed(rd: Reader, unit: Unit) -> None:
     """Clause 2.2: after parsing a payload of type 1 to 5 or 8, no payload bits may be left."""
     if rd.bits_left != 0:
@@ -173,12 +184,13 @@ def require_consumed(rd: Reader, unit: Unit) -> None:
 def decode(data: bytes, max_layers: int | None = None,
            inner_decoder: InnerDecoder | None = None) -> list[PlainFrame]:
     """Decode a stream (clause 5); only layers below `max_layers` when it is given.
-    `inner_decoder` decodes inner_data (entropy_coder_idc 1) to pictures (default: ffmpeg)."""
+    `inner_decoder` decodes inner_data (entropy_coder_idc 1) to pictures (no default: such
+    streams are refused without one)."""
     sps: StreamParameterSet | None = None
     frames: list[PlainFrame] = []
     current: OpenFrame | None = None
     ended = False
-    inner = InnerState(inner_decoder or default_inner_decoder)
+    inner = InnerState(inner_decoder or no_inner_decoder)
     # Clause 2.1 and 4.2: signature, unit headers, payload sizes (checked by iter_units).
     for unit in iter_units(data):
         utype = unit.unit_type
@@ -192,9 +204,7 @@ def decode(data: bytes, max_layers: int | None = None,
         if sps is None:
             if utype != STREAM_PARAMETER_SET:
                 raise error(f"{unit.label}: the first unit must be the stream parameter set")
-            rd = payload_reader(unit)
-            sps = stream_parameter_set(rd, StreamParameterSet())
-            require_consumed(rd, unit)
+            sps = parse_payload(unit)
             continue
         # Clause 6: after the stream parameter set, payload_size <= the level's
         # MaxUnitPayloadBytes (for the units that are not skipped by rule 2).
@@ -216,9 +226,7 @@ def decode(data: bytes, max_layers: int | None = None,
         if utype == FRAME_HEADER:
             if current is not None:
                 frames.append(decode_frame(sps, current, inner))
-            rd = payload_reader(unit)
-            fh = frame_header(rd, FrameHeader(), sps)
-            require_consumed(rd, unit)
+            fh = parse_payload(unit, sps)
             if frames and fh.frame_index <= frames[-1].frame_index:
                 raise error(f"{unit.label}: frame_index {fh.frame_index} does not increase")
             current = OpenFrame(fh)
@@ -246,7 +254,6 @@ def decode(data: bytes, max_layers: int | None = None,
 
 def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
     """Clause 5.2 rule 8: parse the unit, check its frame_index and its key."""
-    rd = payload_reader(unit)
     layer = unit.layer_id
     # Before parsing: tile models and data units only with entropy_coder_idc 0,
     # inner_codec_data only with entropy_coder_idc 1.
@@ -255,32 +262,23 @@ def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
         raise error(f"{unit.label}: a tile model or data unit with entropy_coder_idc 1")
     if not inner_stream and unit.unit_type == INNER_CODEC_DATA:
         raise error(f"{unit.label}: inner_codec_data with entropy_coder_idc 0")
+    value = parse_payload(unit, sps)
+    # Clauses 5.12 and 4.6a (checked once more here): CRC-32 of the payload before data_crc32.
+    if unit.unit_type in (DATA_UNIT, INNER_CODEC_DATA) and \
+            zlib.crc32(unit.payload[:-4]) != int.from_bytes(unit.payload[-4:], "big"):
+        raise error(f"{unit.label}: data_crc32 mismatch")
+    store: dict[Any, Any]
     if unit.unit_type == TILE_MODEL:
-        tm = tile_model(rd, TileModel(), sps)
-        require_consumed(rd, unit)
-        index, key, store, value = tm.frame_index, (layer, tm.tensor_idx), fr.tile_models, tm
+        key, store = (layer, value.tensor_idx), fr.tile_models
     elif unit.unit_type == DATA_UNIT:
-        du = data_unit(rd, DataUnit(), sps, unit.payload)
-        require_consumed(rd, unit)
-        # Clause 5.12 (checked once more here): CRC-32 of the payload before data_crc32.
-        stored = int.from_bytes(unit.payload[-4:], "big")
-        if zlib.crc32(unit.payload[:-4]) != stored:
-            raise error(f"{unit.label}: data_crc32 mismatch")
-        index, key = du.frame_index, (layer, du.tensor_idx, du.unit_idx)
-        store, value = fr.data_units, du
+        key, store = (layer, value.tensor_idx, value.unit_idx), fr.data_units
     elif unit.unit_type == INNER_CODEC_DATA:
-        ic = inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
-        require_consumed(rd, unit)
-        # Clause 4.6a: data_crc32 as in a data unit (checked once more here).
-        if zlib.crc32(unit.payload[:-4]) != int.from_bytes(unit.payload[-4:], "big"):
-            raise error(f"{unit.label}: data_crc32 mismatch")
-        index, key, store, value = ic.frame_index, layer, fr.inner_units, ic
+        key, store = layer, fr.inner_units
     else:
-        dh = data_hash(rd, DataHash(), sps)
-        require_consumed(rd, unit)
-        index, key, store, value = dh.frame_index, layer, fr.data_hashes, dh
-    if index != fr.header.frame_index:
-        raise error(f"{unit.label}: frame_index {index} inside frame {fr.header.frame_index}")
+        key, store = layer, fr.data_hashes
+    if value.frame_index != fr.header.frame_index:
+        raise error(f"{unit.label}: frame_index {value.frame_index} inside frame "
+                    f"{fr.header.frame_index}")
     if key in store:
         raise error(f"{unit.label}: a second unit with key {key} in the frame")
     store[key] = value

@@ -16,9 +16,11 @@ element (without loop indices, see `vcmref.bitstream.syntax.base_name`) is `elem
 message contains `reason`; `element` is None when the error is about the stream as a whole.
 Other decoders are only required to reject the stream; `element` and `reason` say where and why.
 
-Malformed values that the syntax Writer refuses to write are written here with a plain bit
-writer (`_Bits`) or patched into the bits of a valid stream at the offsets that
-`vcmref.bitstream.inspect.inspect_stream` reports.
+Malformed payloads are written by the same syntax functions as valid ones, with a lax Writer
+(`Writer(lax=True)`: values outside their range and broken constraints between elements are
+written and recorded instead of refused), or patched into the bits of a valid stream at the
+offsets that `vcmref.bitstream.inspect.inspect_stream` reports (values the syntax functions'
+structures cannot hold: a level_idc without limits, a quant_mode that QuantMode does not name).
 
 Not covered: a payload_size over the stream level's MaxUnitPayloadBytes but within 2^28 (clause
 6) needs a payload of more than 4 MiB even at level 10, too large for this set; the range check
@@ -31,12 +33,11 @@ import copy
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
-from vcmref.bitstream.bitio import BitWriter
 from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
@@ -60,9 +61,11 @@ from vcmref.bitstream.syntax import Reader, TracedElement, Writer
 from vcmref.bitstream.units import (
     SIGNATURE_BYTES,
     UNIT_HEADER_BYTES,
+    UnitHeader,
     UnitType,
     iter_units,
     unit_chunks,
+    unit_header,
     write_signature,
     write_unit,
 )
@@ -95,103 +98,6 @@ def _adder(out: list[RejectCase]) -> Callable[[str, str, bytes, str | None, str]
 
 
 # --------------------------------------------------------------------------- bit helpers
-
-
-class _Bits:
-    """A plain MSB-first bit writer with the descriptors of clause 1.4 and no range checks."""
-
-    def __init__(self) -> None:
-        self.bw = BitWriter()
-
-    def u(self, n: int, value: int) -> _Bits:
-        self.bw.write(value, n)
-        return self
-
-    def ue(self, value: int) -> _Bits:
-        length = (value + 1).bit_length()
-        self.bw.write(0, length - 1)
-        self.bw.write(value + 1, length)
-        return self
-
-    def se(self, value: int) -> _Bits:
-        return self.ue(2 * value - 1 if value > 0 else -2 * value)
-
-    def st(self, value: str | bytes) -> _Bits:
-        raw = value.encode("utf-8") if isinstance(value, str) else value
-        self.ue(len(raw))
-        for b in raw:
-            self.u(8, b)
-        return self
-
-    def align(self) -> _Bits:
-        while not self.bw.byte_aligned:
-            self.bw.write(0, 1)
-        return self
-
-    def raw(self, data: bytes) -> _Bits:
-        self.bw.write_bytes(data)
-        return self
-
-    def getvalue(self) -> bytes:
-        return self.bw.getvalue()
-
-
-def sps_payload_unchecked(s: StreamParameterSet, *, quant_mode: int | None = None,
-                          model_id: str | bytes | None = None) -> bytes:
-    """The stream_parameter_set payload of `s`, written in the order of the syntax table with
-    no range or consistency checks (so it can carry values the Writer refuses). For a valid
-    `s` it equals the Writer's output."""
-    b = _Bits().u(8, s.profile_idc).u(8, s.level_idc)
-    b.st(s.model_id if model_id is None else model_id).st(s.split_point_id)
-    b.ue(len(s.tensors) - 1)
-    for ti in s.tensors:
-        b.st(ti.name).ue(ti.channels - 1).ue(ti.height - 1).ue(ti.width - 1)
-    mode = int(s.quant_mode) if quant_mode is None else quant_mode
-    b.u(4, s.sample_bit_depth - 1).u(3, mode)
-    if mode == 2:
-        b.u(6, s.init_qp)
-    b.ue(len(s.layers) - 1)
-    for layer, li in enumerate(s.layers):
-        for n in li.channels:
-            b.ue(n)
-        if layer > 0:
-            b.ue(len(li.ref_layers))
-            for r in li.ref_layers:
-                b.ue(r)
-    for t, ti in enumerate(s.tensors):
-        tl = s.tile_layouts[t]
-        b.u(1, int(tl.channel_order is not None))
-        if tl.channel_order is not None:
-            nbits = max(1, (ti.channels - 1).bit_length())
-            for c in tl.channel_order:
-                b.u(nbits, c)
-        b.ue(tl.rows_per_unit)
-        for layer, li in enumerate(s.layers):
-            if li.channels[t] > 0:
-                b.ue(tl.tile_columns[layer] - 1)
-    b.se(s.tile_padding_value).u(4, int(s.entropy_coder))
-    if int(s.entropy_coder) == 0:
-        b.u(3, s.direct_token_log2).u(4, s.max_magnitude_class)
-        b.ue(s.wavefront_block_size).ue(s.lane_limit)
-    else:
-        b.u(8, int(s.inner_codec)).u(4, s.picture_bit_depth - 1)
-    return b.align().getvalue()
-
-
-def _tile_model_unchecked(m: TileModel, *, tensor_idx: int | None = None,
-                          sample_offset: int | None = None) -> bytes:
-    """The tile_model payload of `m` with no range checks, optionally with another
-    tensor_idx or sample_offset."""
-    b = _Bits().ue(m.frame_index).ue(m.tensor_idx if tensor_idx is None else tensor_idx)
-    b.se(m.sample_offset if sample_offset is None else sample_offset)
-    for w in m.weights:
-        b.u(1, int(w is not None))
-    for w in m.weights:
-        if w is not None:
-            b.ue(len(w) - 1)
-            for x in w:
-                b.u(6, x)
-    return b.align().getvalue()
 
 
 def _patch_bits(data: bytes, bit_offset: int, nbits: int, value: int) -> bytes:
@@ -279,15 +185,29 @@ class _Stream:
                                 self.payload(index))
 
 
-def _unit(unit_type: UnitType, layer: int, fn, *args) -> bytes:
-    w = Writer(unit=unit_type.name.lower())
+def _payload(fn, *args, lax: bool = False) -> bytes:
+    """What syntax function `fn` writes for `args`; `lax`: with a lax Writer, for values or
+    constraints that the syntax refuses (at least one of them is broken)."""
+    w = Writer(lax=lax)
     fn(w, *args)
-    return write_unit(unit_type, layer, w.getvalue())
+    assert not lax or w.violations, f"{fn.__name__}: a lax write that breaks no rule"
+    return w.getvalue()
 
 
-def _raw_unit(unit_type: int, layer: int, payload: bytes, payload_size: int) -> bytes:
-    """A unit header written byte by byte (any payload_size), then the payload."""
-    return bytes([unit_type, layer]) + struct.pack(">I", payload_size) + payload
+def _unit(unit_type: UnitType, layer: int, fn, *args, lax: bool = False) -> bytes:
+    return write_unit(unit_type, layer, _payload(fn, *args, lax=lax))
+
+
+def _cut_ans_data(payload: bytes, n: int) -> bytes:
+    """A data unit payload without the last n bytes of its ans_data (ans_bytes unchanged), its
+    data_crc32 recomputed."""
+    body = payload[: -4 - n]
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def _invalid_utf8(raw: bytes) -> str:
+    """A str that a lax Writer writes as the bytes `raw` (see SyntaxDirection.string)."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _f32(value: float) -> int:
@@ -351,7 +271,8 @@ def _container_cases(out: list[RejectCase]) -> None:
         "beyond the end", base[: hdr + UNIT_HEADER_BYTES + 5], "payload_size",
         "exceeds the")
     add("payload_size_over_2_28", "a unit header with payload_size 2^28 + 1 (clause 4.2)",
-        s.replaced(du, _raw_unit(UnitType.DATA_UNIT, 0, s.payload(du), 2**28 + 1)),
+        s.replaced(du, _payload(unit_header, UnitHeader(UnitType.DATA_UNIT, 0, 2**28 + 1),
+                                lax=True) + s.payload(du)),
         "payload_size", "outside its legal range")
     add("unit_after_end_of_stream", "a second end_of_stream unit after end_of_stream",
         s.join(s.chunks + [write_unit(UnitType.END_OF_STREAM, 0, b"")]), "unit_type",
@@ -413,10 +334,10 @@ def _sps_cases(out: list[RejectCase]) -> None:
     base = _bases()["minmax"]
     s = _Stream(base)
     sps = s.sps
-    assert sps_payload_unchecked(sps) == s.payload(0), "unchecked SPS writer out of step"
 
-    def with_sps(payload: bytes) -> bytes:
-        return s.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0, payload))
+    def with_sps(n: StreamParameterSet) -> bytes:
+        return s.replaced(0, _unit(UnitType.STREAM_PARAMETER_SET, 0, stream_parameter_set, n,
+                                   lax=True))
 
     def add(name: str, description: str, data: bytes, element: str, reason: str) -> None:
         out.append(RejectCase(name, description, data, element, reason))
@@ -434,24 +355,24 @@ def _sps_cases(out: list[RejectCase]) -> None:
     add("quant_mode_5", "quant_mode 5 (range [0, 3])",
         _patch_element(base, 0, "quant_mode", 5), "quant_mode", "outside its legal range")
     add("model_id_not_utf8", "model_id holding the bytes ff fe (not UTF-8)",
-        with_sps(sps_payload_unchecked(sps, model_id=b"\xff\xfe")), "model_id",
+        with_sps(changed(model_id=_invalid_utf8(b"\xff\xfe"))), "model_id",
         "not valid UTF-8")
     add("model_id_overlong_utf8", "model_id holding c0 af, an overlong UTF-8 form of '/'",
-        with_sps(sps_payload_unchecked(sps, model_id=b"\xc0\xaf")), "model_id",
+        with_sps(changed(model_id=_invalid_utf8(b"\xc0\xaf"))), "model_id",
         "not valid UTF-8")
 
     tiny = [TensorInfo(f"t{i}", 1, 1, 1) for i in range(9)]
     n = changed(tensors=tiny, layers=[LayerInfo([1] * 9)],
                 tile_layouts=[TileLayout(None, 0, [1]) for _ in tiny])
     add("num_tensors_over_level", "9 tensors at level 10 (MaxTensors 8): num_tensors_minus1 8",
-        with_sps(sps_payload_unchecked(n)), "num_tensors_minus1", "outside its legal range")
+        with_sps(n), "num_tensors_minus1", "outside its legal range")
 
     def one_tensor(c: int, h: int, w: int, cols: int = 1, level: int = 10,
                    rows_per_unit: int = 0) -> bytes:
         ti = TensorInfo("x", c, h, w)
         n = changed(tensors=[ti], layers=[LayerInfo([c])], level_idc=level,
                     tile_layouts=[TileLayout(None, rows_per_unit, [cols])])
-        return with_sps(sps_payload_unchecked(n))
+        return with_sps(n)
 
     add("channels_over_level", "a tensor of 1025 channels at level 10 (MaxChannels 1024)",
         one_tensor(1025, 1, 1), "tensor_channels_minus1", "outside its legal range")
@@ -465,7 +386,7 @@ def _sps_cases(out: list[RejectCase]) -> None:
     n = changed(tensors=big, layers=[LayerInfo([1, 1, 1])],
                 tile_layouts=[TileLayout(None, 0, [1]) for _ in big])
     add("frame_samples_over_level", "three 1x1024x1024 tensors at level 10 (MaxFrameSamples "
-        "2^21)", with_sps(sps_payload_unchecked(n)), "tensor_width_minus1",
+        "2^21)", with_sps(n), "tensor_width_minus1",
         "frame of 3145728 samples exceeds")
     add("tile_wider_than_level", "8 cells of width 1024 in one tile row at level 10 "
         "(MaxTileDimension 4096)", one_tensor(8, 1, 1024, cols=8), "tile_columns_minus1",
@@ -489,66 +410,63 @@ def _sps_cases(out: list[RejectCase]) -> None:
     add("unit_samples_bomb", "a whole stream of one all-zero 1x8192x8192 tensor in a single "
         "data unit at level 40 (MaxUnitSamples 2^21): a few hundred bytes that would make a "
         "decoder without the limit schedule 67 million samples at once",
-        zeros.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
-                                     sps_payload_unchecked(bomb))),
+        zeros.replaced(0, _unit(UnitType.STREAM_PARAMETER_SET, 0, stream_parameter_set, bomb,
+                                lax=True)),
         "rows_per_unit", "may carry 67108864 samples, above level 40's 2097152")
     add("tile_columns_over_channels", "tile_columns_minus1 4 for a layer carrying 2 channels",
-        with_sps(sps_payload_unchecked(changed(tile_layouts=[
-            TileLayout(None, 2, [5, 2]), copy.deepcopy(sps.tile_layouts[1])]))),
+        with_sps(changed(tile_layouts=[
+            TileLayout(None, 2, [5, 2]), copy.deepcopy(sps.tile_layouts[1])])),
         "tile_columns_minus1", "outside its legal range")
     add("num_layers_over_level", "5 layers at level 10 (MaxLayers 4)",
-        with_sps(sps_payload_unchecked(changed(
+        with_sps(changed(
             layers=[LayerInfo([1, 1], list(range(k))) for k in range(3)]
             + [LayerInfo([1, 0], [0, 1, 2]), LayerInfo([0, 0], [0])],
-            tile_layouts=[TileLayout(None, 0, [1] * 5) for _ in range(2)]))),
+            tile_layouts=[TileLayout(None, 0, [1] * 5) for _ in range(2)])),
         "num_layers_minus1", "outside its legal range")
     add("layer_channels_over_c", "a layer carrying 5 channels of a 4-channel tensor",
-        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([5, 1]),
-                                                        LayerInfo([2, 2], [0])]))),
+        with_sps(changed(layers=[LayerInfo([5, 1]), LayerInfo([2, 2], [0])])),
         "layer_channels", "outside its legal range")
     add("layer_channels_sum", "layers carrying 2 + 1 channels of a 4-channel tensor",
-        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([2, 1]),
-                                                        LayerInfo([1, 2], [0])]))),
+        with_sps(changed(layers=[LayerInfo([2, 1]), LayerInfo([1, 2], [0])])),
         "layer_channels", "layers carry 3 channels of tensor 0, which has 4")
     add("empty_layer", "a third layer that carries no channel of any tensor",
-        with_sps(sps_payload_unchecked(changed(layers=[
-            LayerInfo([2, 1]), LayerInfo([2, 2], [0]), LayerInfo([0, 0], [0, 1])]))),
+        with_sps(changed(layers=[
+            LayerInfo([2, 1]), LayerInfo([2, 2], [0]), LayerInfo([0, 0], [0, 1])])),
         "layer_channels", "carries no channel")
     three = [LayerInfo([2, 1]), LayerInfo([1, 1], [0]), LayerInfo([1, 1], [1, 0])]
     add("ref_layer_idx_not_increasing", "layer 2 lists reference layers 1 then 0",
-        with_sps(sps_payload_unchecked(changed(layers=three, tile_layouts=[
-            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])]))),
+        with_sps(changed(layers=three, tile_layouts=[
+            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])])),
         "ref_layer_idx", "outside its legal range")
     three = [LayerInfo([2, 1]), LayerInfo([1, 1], [0]), LayerInfo([1, 1], [0, 0])]
     add("ref_layer_idx_repeated", "layer 2 lists reference layer 0 twice",
-        with_sps(sps_payload_unchecked(changed(layers=three, tile_layouts=[
-            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])]))),
+        with_sps(changed(layers=three, tile_layouts=[
+            TileLayout(None, 2, [2, 1, 1]), TileLayout(None, 0, [1, 1, 1])])),
         "ref_layer_idx", "outside its legal range")
     add("num_ref_layers_over_l", "layer 1 with num_ref_layers 2",
-        with_sps(sps_payload_unchecked(changed(layers=[LayerInfo([2, 1]),
-                                                        LayerInfo([2, 2], [0, 1])]))),
+        with_sps(changed(layers=[LayerInfo([2, 1]), LayerInfo([2, 2], [0, 1])])),
         "num_ref_layers", "outside its legal range")
     n = copy.deepcopy(sps)
     n.tensors[1].name = n.tensors[0].name
-    add("duplicate_tensor_name", "two tensors named 'a'", with_sps(sps_payload_unchecked(n)),
+    add("duplicate_tensor_name", "two tensors named 'a'", with_sps(n),
         "tensor_name", "used twice")
     n = copy.deepcopy(sps)
     n.tile_layouts[0].channel_order = [0, 1, 1, 3]
     add("channel_order_repeated", "channel_order 0, 1, 1, 3 (not a permutation)",
-        with_sps(sps_payload_unchecked(n)), "channel_order", "listed twice")
+        with_sps(n), "channel_order", "listed twice")
     n = copy.deepcopy(sps)
     n.tile_layouts[1].channel_order = [0, 3, 1]  # C = 3: 2 bits, range [0, 2]
     add("channel_order_over_c", "channel_order value 3 for a 3-channel tensor",
-        with_sps(sps_payload_unchecked(n)), "channel_order", "outside its legal range")
+        with_sps(n), "channel_order", "outside its legal range")
     add("rows_per_unit_over_level", "rows_per_unit 4097 at level 10 (MaxTileDimension 4096)",
-        with_sps(sps_payload_unchecked(changed(tile_layouts=[
-            TileLayout(None, 4097, [2, 2]), copy.deepcopy(sps.tile_layouts[1])]))),
+        with_sps(changed(tile_layouts=[
+            TileLayout(None, 4097, [2, 2]), copy.deepcopy(sps.tile_layouts[1])])),
         "rows_per_unit", "outside its legal range")
     add("tile_padding_value_over_max", "tile_padding_value 256 with 8-bit minmax samples "
-        "([0, 255])", with_sps(sps_payload_unchecked(changed(tile_padding_value=256))),
+        "([0, 255])", with_sps(changed(tile_padding_value=256)),
         "tile_padding_value", "outside its legal range")
     add("tile_padding_value_negative", "tile_padding_value -1 with minmax samples",
-        with_sps(sps_payload_unchecked(changed(tile_padding_value=-1))),
+        with_sps(changed(tile_padding_value=-1)),
         "tile_padding_value", "outside its legal range")
     add("entropy_coder_idc_2", "entropy_coder_idc 2 (range [0, 1])",
         _patch_element(base, 0, "entropy_coder_idc", 2), "entropy_coder_idc",
@@ -557,18 +475,18 @@ def _sps_cases(out: list[RejectCase]) -> None:
         _patch_element(base, 0, "direct_token_log2", 7), "direct_token_log2",
         "outside its legal range")
     add("max_magnitude_class_over_top", "max_magnitude_class 4 with direct_token_log2 2 "
-        "(TopClass(2) = 3)", with_sps(sps_payload_unchecked(changed(
-            direct_token_log2=2, max_magnitude_class=4))), "max_magnitude_class",
+        "(TopClass(2) = 3)", with_sps(changed(
+            direct_token_log2=2, max_magnitude_class=4)), "max_magnitude_class",
         "outside its legal range")
     add("max_magnitude_class_over_top_e6", "max_magnitude_class 10 with direct_token_log2 6 "
-        "(TopClass(6) = 9)", with_sps(sps_payload_unchecked(changed(
-            direct_token_log2=6, max_magnitude_class=10))), "max_magnitude_class",
+        "(TopClass(6) = 9)", with_sps(changed(
+            direct_token_log2=6, max_magnitude_class=10)), "max_magnitude_class",
         "outside its legal range")
     add("wavefront_block_size_over_level", "wavefront_block_size 1025 at level 10",
-        with_sps(sps_payload_unchecked(changed(wavefront_block_size=1025))),
+        with_sps(changed(wavefront_block_size=1025)),
         "wavefront_block_size", "outside its legal range")
     add("lane_limit_over_level", "lane_limit 2^20 + 1 at level 10",
-        with_sps(sps_payload_unchecked(changed(lane_limit=2**20 + 1))),
+        with_sps(changed(lane_limit=2**20 + 1)),
         "lane_limit", "outside its legal range")
     p = s.payload(0)
     al = _last_element(base, 0, "alignment_zero_bit")
@@ -654,14 +572,13 @@ def _frame_cases(out: list[RejectCase]) -> None:
 
     qs = _Stream(_bases()["qp"])
     qfh = qs.indices(UnitType.FRAME_HEADER)[0]
-    payload = _Bits().ue(0).se(63 - 40 + 1).se(0).align().getvalue()
-    add("qp_delta_over_63", "qp_delta 24 with init_qp 40: QP 64",
-        qs.replaced(qfh, write_unit(UnitType.FRAME_HEADER, 0, payload)), "qp_delta",
-        "outside its legal range")
-    payload = _Bits().ue(0).se(0).se(-41).align().getvalue()
-    add("qp_delta_below_0", "qp_delta -41 with init_qp 40: QP -1",
-        qs.replaced(qfh, write_unit(UnitType.FRAME_HEADER, 0, payload)), "qp_delta",
-        "outside its legal range")
+    assert qs.sps.init_qp == 40 and [q.qp for q in qs.frame_header(qfh).quant] == [40, 40]
+    for name, t, qp in (("qp_delta_over_63", 0, 64), ("qp_delta_below_0", 1, -1)):
+        h = qs.frame_header(qfh)
+        h.quant[t].qp = qp
+        add(name, f"qp_delta {qp - 40} with init_qp 40: QP {qp}",
+            qs.replaced(qfh, _unit(UnitType.FRAME_HEADER, 0, frame_header, h, qs.sps, lax=True)),
+            "qp_delta", "outside its legal range")
 
 
 def _tile_cases(out: list[RejectCase]) -> None:
@@ -690,19 +607,22 @@ def _tile_cases(out: list[RejectCase]) -> None:
     add("token_weights_all_zero", "a present context whose token weights are all 0",
         _patch_bits(base, e.bit_offset, e.bit_length, 0), "token_weight",
         "at least one non-zero weight")
-    m = s.tile_model(tm)
+
+    def tile_model_with(**change) -> bytes:
+        m = s.tile_model(tm)
+        for k, val in change.items():
+            setattr(m, k, val)
+        return _unit(UnitType.TILE_MODEL, 0, tile_model, m, sps, lax=True)
+
     add("tile_model_tensor_idx_over", "a tile model with tensor_idx 2 in a 2-tensor stream",
-        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0, _tile_model_unchecked(m, tensor_idx=2))),
-        "tensor_idx", "outside its legal range")
+        s.replaced(tm, tile_model_with(tensor_idx=2)), "tensor_idx", "outside its legal range")
     span = 1 << sps.sample_bit_depth
     add("sample_offset_over", "a tile model with sample_offset 2^B + 1",
-        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0,
-                                  _tile_model_unchecked(m, sample_offset=span + 1))),
-        "sample_offset", "outside its legal range")
+        s.replaced(tm, tile_model_with(sample_offset=span + 1)), "sample_offset",
+        "outside its legal range")
     add("sample_offset_under", "a tile model with sample_offset -2^B - 1",
-        s.replaced(tm, write_unit(UnitType.TILE_MODEL, 0,
-                                  _tile_model_unchecked(m, sample_offset=-span - 1))),
-        "sample_offset", "outside its legal range")
+        s.replaced(tm, tile_model_with(sample_offset=-span - 1)), "sample_offset",
+        "outside its legal range")
     m = s.tile_model(tm)
     m.weights[0] = None  # context 0: both neighbours unavailable, used by every block's corner
     add("context_absent", "a tile model without context 0, which the tile's samples use",
@@ -746,30 +666,27 @@ def _tile_cases(out: list[RejectCase]) -> None:
         "anything the decoder reads, CRC correct: the end check fails",
         s.replaced(du, _unit(UnitType.DATA_UNIT, 0, data_unit, d, sps)), "ans_data",
         "does not end in its final state")
+
+    def data_unit_with(extra_ans_bytes: int = 0, lax: bool = True, **change) -> bytes:
+        """Data unit du with `change`, and with ans_bytes `extra_ans_bytes` more than the bytes
+        of ans_data its payload holds (written with as many more, then cut)."""
+        d = s.data_unit(du)
+        for k, val in change.items():
+            setattr(d, k, val)
+        d.ans_data += bytes(extra_ans_bytes)
+        payload = _payload(data_unit, d, sps, lax=lax)
+        return write_unit(UnitType.DATA_UNIT, 0, _cut_ans_data(payload, extra_ans_bytes))
+
     d = s.data_unit(du)
-    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(d.unit_idx).ue(len(d.ans_data) + 8)
-    body = pre.align().raw(d.ans_data).getvalue()
-    body += struct.pack(">I", zlib.crc32(body))
     add("ans_bytes_beyond_payload", "ans_bytes 8 more than the bytes the payload holds",
-        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "ans_data", "more bytes")
-    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(d.unit_idx).ue(2**22 + 1)
-    body = pre.align().raw(d.ans_data).getvalue()
-    body += struct.pack(">I", zlib.crc32(body))
+        s.replaced(du, data_unit_with(8, lax=False)), "ans_data", "more bytes")
     add("ans_bytes_over_level", "ans_bytes 2^22 + 1 at level 10 (MaxUnitPayloadBytes 2^22)",
-        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "ans_bytes",
+        s.replaced(du, data_unit_with(2**22 + 1 - len(d.ans_data))), "ans_bytes",
         "outside its legal range")
-    pre = _Bits().ue(d.frame_index).ue(2).ue(d.unit_idx).ue(len(d.ans_data))
-    body = pre.align().raw(d.ans_data).getvalue()
-    body += struct.pack(">I", zlib.crc32(body))
     add("data_unit_tensor_idx_over", "a data unit with tensor_idx 2 in a 2-tensor stream",
-        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "tensor_idx",
-        "outside its legal range")
-    pre = _Bits().ue(d.frame_index).ue(d.tensor_idx).ue(4096).ue(len(d.ans_data))
-    body = pre.align().raw(d.ans_data).getvalue()
-    body += struct.pack(">I", zlib.crc32(body))
+        s.replaced(du, data_unit_with(tensor_idx=2)), "tensor_idx", "outside its legal range")
     add("unit_idx_over_level", "unit_idx 4096 at level 10 (range [0, 4095])",
-        s.replaced(du, write_unit(UnitType.DATA_UNIT, 0, body)), "unit_idx",
-        "outside its legal range")
+        s.replaced(du, data_unit_with(unit_idx=4096)), "unit_idx", "outside its legal range")
     d = s.data_unit(du)
     d.frame_index = 1
     add("data_unit_frame_index", "a data unit of frame 0 with frame_index 1",
@@ -840,8 +757,8 @@ def _overflow_cases(out: list[RejectCase]) -> None:
         "a dequantized value overflows binary32"))
     out.append(RejectCase(
         "model_id_length_256", "model_id of 256 bytes (st(v) allows 0 to 255)",
-        s.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
-                                 sps_payload_unchecked(s.sps, model_id=b"x" * 256))),
+        s.replaced(0, _unit(UnitType.STREAM_PARAMETER_SET, 0, stream_parameter_set,
+                            replace(s.sps, model_id="x" * 256), lax=True)),
         "model_id", "outside its legal range"))
 
 
@@ -902,15 +819,15 @@ def _inner_cases(out: list[RejectCase], valid: dict[str, bytes] | None) -> None:
     tall.tile_layouts = [TileLayout(None, 0, [1]) for _ in range(5)]
     add("picture_higher_than_level", "five 1x1024x1 tensors stacked in a picture 5120 samples "
         "high at level 10 (MaxTileDimension 4096)",
-        v.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
-                                 sps_payload_unchecked(tall))),
+        v.replaced(0, _unit(UnitType.STREAM_PARAMETER_SET, 0, stream_parameter_set, tall,
+                            lax=True)),
         "picture_bit_depth_minus1", "exceeds level 10's 4096")
     # inner_codec_data syntax (clause 4.6a)
     ic = v.inner_codec_data(vic)
-    body = _Bits().ue(ic.frame_index).ue(ic.num_pictures - 1).ue(0).align().getvalue()
-    body += struct.pack(">I", zlib.crc32(body))
+    ic.inner_data = b""
     add("inner_bytes_0", "inner_codec_data with inner_bytes 0 (range [1, "
-        "MaxUnitPayloadBytes])", v.replaced(vic, write_unit(UnitType.INNER_CODEC_DATA, 0, body)),
+        "MaxUnitPayloadBytes])", v.replaced(vic, _unit(UnitType.INNER_CODEC_DATA, 0,
+                                                       inner_codec_data, ic, vsps, lax=True)),
         "inner_bytes", "outside its legal range")
     c = bytearray(v.chunks[vic])
     c[-1] ^= 0x01
@@ -960,8 +877,7 @@ def _inner_cases(out: list[RejectCase], valid: dict[str, bytes] | None) -> None:
     big.tensors[0].height = 12  # tile of tensor 0: 2 x 2 cells of 12 x 4: picture 10 x 30
     add("picture_larger_than_decoded", "tensor 0 12 samples high instead of 4: the layer's "
         "picture (10x30) is larger than the decoded 16x16 pictures",
-        v.replaced(0, write_unit(UnitType.STREAM_PARAMETER_SET, 0,
-                                 sps_payload_unchecked(big))),
+        v.replaced(0, _unit(UnitType.STREAM_PARAMETER_SET, 0, stream_parameter_set, big)),
         "inner_data", "smaller than")
 
 

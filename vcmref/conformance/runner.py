@@ -1,8 +1,9 @@
 """The checker: runs the suite against the reference decoder or any decoder command.
 
 Inner-codec streams (entropy_coder_idc 1; the manifest's `needs`) also need a decoder of the
-inner video codec: the reference decoder uses the ffmpeg of imageio-ffmpeg; when it is missing
-those streams fail with a message that says so."""
+inner video codec: the checker gives the reference decoder one (by default the ffmpeg of
+imageio-ffmpeg, vcmref.media.inner_decoders); when it is missing those streams fail with a
+message that says so."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from vcmref.conformance.suite import (
     values_bytes,
 )
 from vcmref.errors import BitstreamError, ToolNotFoundError
+from vcmref.media.inner_decoders import decode_inner_pictures
 from vcmref.refsw.decoder import Decoder
+from vcmref.refsw.inner_pictures import InnerDecoder
 
 PLACEHOLDERS = ("{bitstream}", "{output}")
 
@@ -37,10 +40,11 @@ class Outcome:
     seconds: float
 
 
-def check_reference(entry: SuiteEntry, data: bytes) -> tuple[bool, str]:
+def check_reference(entry: SuiteEntry, data: bytes,
+                    inner_decoder: InnerDecoder = decode_inner_pictures) -> tuple[bool, str]:
     """Decode with the reference decoder in this process."""
     try:
-        result = Decoder().decode(data)
+        result = Decoder(inner_decoder=inner_decoder).decode(data)
     except ToolNotFoundError as e:
         return False, f"needs {', '.join(entry.needs) or 'an inner codec decoder'}: {e}"
     except BitstreamError as e:
@@ -93,9 +97,10 @@ def check_command(entry: SuiteEntry, path: Path, template: str,
 
 
 def run_suite(suite_dir: Path = SUITE_DIR, command: str | None = None,
-              timeout: float = 60.0, names: set[str] | None = None) -> list[Outcome]:
+              timeout: float = 60.0, names: set[str] | None = None,
+              inner_decoder: InnerDecoder = decode_inner_pictures) -> list[Outcome]:
     """Check every stream of the suite (or those named); with `command`, an external
-    decoder."""
+    decoder; `inner_decoder` is what the reference decoder decodes inner codec data with."""
     if command is not None and not all(p in command for p in PLACEHOLDERS):
         raise ValueError(f"decoder command {command!r} must contain {' and '.join(PLACEHOLDERS)}")
     outcomes = []
@@ -107,7 +112,7 @@ def run_suite(suite_dir: Path = SUITE_DIR, command: str | None = None,
         if not path.exists():
             passed, detail = False, f"{path}: missing"
         elif command is None:
-            passed, detail = check_reference(entry, path.read_bytes())
+            passed, detail = check_reference(entry, path.read_bytes(), inner_decoder)
         else:
             passed, detail = check_command(entry, path, command, timeout)
             if not passed and entry.needs:

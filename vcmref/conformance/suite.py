@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vcmref.assets import REPO_ROOT
+from vcmref.assets import package_folder
 from vcmref.bitstream.parameter_sets import (
     EntropyCoder,
     InnerCodec,
@@ -19,9 +19,12 @@ from vcmref.bitstream.parameter_sets import (
 from vcmref.bitstream.syntax import Reader
 from vcmref.bitstream.units import UnitType, iter_units
 from vcmref.errors import BitstreamError
+from vcmref.media.inner_decoders import decode_inner_pictures
 from vcmref.refsw.decoder import DecodedFrame, Decoder, DecodeResult
 
-SUITE_DIR = REPO_ROOT / "conformance_streams"
+# The suite ships in the package (vcmref/conformance/streams/); from a checkout this is the
+# repository's folder, which `vcmref conform --generate` rewrites.
+SUITE_DIR = package_folder("vcmref.conformance", "streams")
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -104,7 +107,7 @@ def generate(out_dir: Path = SUITE_DIR, rebuild_external: bool = False) -> list[
     for case in CASES:
         data = case_stream(case, rebuild=rebuild_external)
         built[case.name] = data
-        result = Decoder().decode(data)
+        result = Decoder(inner_decoder=decode_inner_pictures).decode(data)
         entries.append(SuiteEntry(
             case.name, f"{case.name}.vcm", hashlib.sha256(data).hexdigest(), case.description,
             list(case.exercises), len(result.frames), md5(samples_bytes(result)),
@@ -141,6 +144,7 @@ def load_manifest(suite_dir: Path = SUITE_DIR) -> list[SuiteEntry]:
 
 
 def decoded_md5s(data: bytes) -> tuple[str, str]:
-    """(samples MD5, values MD5) of the reference decoder's output."""
-    result = Decoder().decode(data)
+    """(samples MD5, values MD5) of the reference decoder's output (inner codec data decoded
+    by ffmpeg)."""
+    result = Decoder(inner_decoder=decode_inner_pictures).decode(data)
     return md5(samples_bytes(result)), md5(values_bytes(result))

@@ -6,36 +6,44 @@ Each codec kind declares, as data, the settings it takes (`parameters`: the keys
 `codecs.NAME.params`, with type, range or choices and default) and the parameters a rate
 point may set (`rate_parameters`: the type and range of `points`, and the settings each needs,
 e.g. `step` only with `quant: step`); the config loader checks a config against them before
-anything runs, so a new kind registered in CODEC_CLASSES is checked the same way."""
+anything runs, so a new kind is checked the same way.
+
+Each kind registers itself in `vcmref.registry.CODECS` under the name a config gives it
+(``codecs.NAME.kind``), with the decorator ``@CODECS.register("kind")``; third-party kinds
+plug in through the entry-point group ``vcmref.codecs``. A kind derives from one of
+`FeatureCodec` (the task's split-point tensors), `ImageCodec` (the R'G'B' image) or
+`SequenceCodec` (a video), which say what it codes and how the runner gets it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from vcmref.anchors.color import CHROMA_FORMATS, MATRICES
 from vcmref.anchors.feature_anchor import ANCHOR_QUANT
 from vcmref.bitstream.levels import LEVELS
 from vcmref.bitstream.parameter_sets import DIRECT_TOKEN_LOG2_RANGE, MAX_MAGNITUDE_CLASS, MAX_QP
 from vcmref.ctc.config import CodecConfig, ConfigError
 from vcmref.errors import EncoderInputError
+from vcmref.media.color import CHROMA_FORMATS, MATRICES
 from vcmref.params import Param, Settings, defaults
 from vcmref.refsw.encoder.encoder import QUANT_MODES
+from vcmref.registry import CODECS
 
 Tensors = dict[str, np.ndarray]
 
 
 def _anchor(settings: Settings):
     """The class of the anchor codec that `codec` names (checked before: declared first)."""
-    from vcmref.anchors.codec import codec_class
+    from vcmref.anchors.registry import codec_class
 
     return codec_class(settings["codec"])
 
 
 def _anchor_names(settings: Settings) -> list[str]:
-    from vcmref.anchors.codec import codec_names
+    from vcmref.anchors.registry import codec_names
 
     return codec_names()
 
@@ -116,12 +124,30 @@ VIDEO_ANCHOR_PARAMETERS = (
 )
 
 
-class CtcCodec(ABC):
-    """One codec of a config; `input` is 'features', 'image' or 'video'."""
+@dataclass(frozen=True)
+class Extent:
+    """How much an item's input holds: frames (and their rate, for video) and, for tensors,
+    samples; the record's rates (bpp, bits per sample, kbps) are computed from it."""
 
-    input: str
+    frames: int = 1
+    frame_rate: float | None = None
+    samples: int | None = None
+
+
+class CtcCodec(ABC):
+    """One codec of a config. `input` names what it codes ('features', 'image' or 'video':
+    a metric measures the inputs it has a method of that name for); `media` the datasets it
+    codes from ('image' or 'video'); `needs_split` whether it codes the task's split-point
+    tensors (a config with task.split has only such codecs, and one without none)."""
+
+    input: ClassVar[str]
+    media: ClassVar[str] = "image"
+    needs_split: ClassVar[bool] = False
     parameters: ClassVar[tuple[Param, ...]]  # the keys of codecs.NAME.params
     rate_parameters: ClassVar[tuple[Param, ...]]  # what rate_parameter may name
+    # The rate parameters the rate-point search may vary (the rate falls as they grow): an
+    # integer one over its declared range, a float one over quarter-octave steps.
+    searchable: ClassVar[tuple[str, ...]] = ("qp", "step")
 
     def __init__(self, cfg: CodecConfig) -> None:
         self.cfg = cfg
@@ -130,18 +156,66 @@ class CtcCodec(ABC):
         return {**self.cfg.params, self.cfg.rate_parameter: point}
 
     @abstractmethod
+    def original(self, run: Any, item: Any) -> Any:
+        """The item's input as this codec codes it; `run` is the runner's per-process state
+        (vcmref.ctc.runner.Run: `dataset`, `features(item)`)."""
+
+    def extent(self, original: Any) -> Extent:
+        """Frames, frame rate and samples of an input (default: one picture)."""
+        return Extent()
+
+    @abstractmethod
     def encode(self, data: Any, point: Any) -> bytes:
         """The bitstream of `data` at rate point `point`."""
 
     @abstractmethod
-    def decode(self, bitstream: bytes, width: int, height: int, point: Any) -> Any:
-        """Decoded tensors (float32 (C, H, W) by name) or R'G'B' image (H, W, 3) uint8."""
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> Any:
+        """Decoded tensors (float32 (C, H, W) by name), R'G'B' image (H, W, 3) uint8 or
+        sequence, from the bitstream and the item's size; `like` is the original input, for
+        codecs whose decoder needs its format (a sequence's chroma format, bit depth and
+        frame rate); the others ignore it."""
 
 
-class VcmrefFeatures(CtcCodec):
-    """The vcmref codec on split-point tensors; params are EncoderConfig fields."""
+class FeatureCodec(CtcCodec):
+    """A codec of the task's split-point tensors (float32 (C, H, W) by name)."""
 
     input = "features"
+    needs_split = True
+
+    def original(self, run: Any, item: Any) -> Tensors:
+        return run.features(item)
+
+    def extent(self, original: Tensors) -> Extent:
+        return Extent(samples=int(sum(v.size for v in original.values())))
+
+
+class ImageCodec(CtcCodec):
+    """A codec of the item's R'G'B' image ((H, W, 3) uint8)."""
+
+    input = "image"
+
+    def original(self, run: Any, item: Any) -> np.ndarray:
+        return run.dataset.load_image(item)
+
+
+class SequenceCodec(CtcCodec):
+    """A codec of a video item (a YuvSequence: the dataset's first frames of the sequence)."""
+
+    input = "video"
+    media = "video"
+
+    def original(self, run: Any, item: Any) -> Any:
+        return run.dataset.load_video(item)
+
+    def extent(self, original: Any) -> Extent:
+        return Extent(frames=original.num_frames, frame_rate=float(original.frame_rate))
+
+
+@CODECS.register("vcmref-features")
+class VcmrefFeatures(FeatureCodec):
+    """The vcmref codec on split-point tensors; params are EncoderConfig fields."""
+
     parameters = ENCODER_PARAMETERS
     rate_parameters = ENCODER_RATE_PARAMETERS
 
@@ -154,12 +228,15 @@ class VcmrefFeatures(CtcCodec):
             raise ConfigError(f"codecs.{self.cfg.name}.params: {e}") from None
         return encode(data, cfg)
 
-    def decode(self, bitstream: bytes, width: int, height: int, point: Any) -> Tensors:
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> Tensors:
+        from vcmref.media.inner_decoders import decode_inner_pictures
         from vcmref.refsw.decoder import Decoder
 
-        return Decoder().decode(bitstream).frames[0].tensors
+        return Decoder(inner_decoder=decode_inner_pictures).decode(bitstream).frames[0].tensors
 
 
+@CODECS.register("feature-anchor")
 class FeatureAnchorCodec(VcmrefFeatures):
     """The FCM feature anchor (quantize, tile, VVC/HEVC); params are FeatureAnchorConfig
     fields, the rate parameter is qp."""
@@ -177,11 +254,11 @@ class FeatureAnchorCodec(VcmrefFeatures):
         return encode_feature_anchor(data, cfg).stream
 
 
-class ImageAnchorCodec(CtcCodec):
+@CODECS.register("image-anchor")
+class ImageAnchorCodec(ImageCodec):
     """An image coded by a VVC/HEVC anchor as one Y'CbCr picture; params: codec, matrix,
     full_range, bit_depth, chroma, codec_options; the rate parameter is qp."""
 
-    input = "image"
     parameters = IMAGE_ANCHOR_PARAMETERS
     rate_parameters = (ANCHOR_QP,)
 
@@ -189,7 +266,7 @@ class ImageAnchorCodec(CtcCodec):
         return {**defaults(self.parameters), **self.cfg.params}
 
     def _codec(self):
-        from vcmref.anchors.codec import get_codec
+        from vcmref.anchors.registry import get_codec
 
         p = self._params()
         return get_codec(p["codec"], **p["codec_options"])
@@ -202,7 +279,8 @@ class ImageAnchorCodec(CtcCodec):
                             full_range=p["full_range"], bit_depth=p["bit_depth"],
                             chroma=p["chroma"])
 
-    def decode(self, bitstream: bytes, width: int, height: int, point: Any) -> np.ndarray:
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> np.ndarray:
         from vcmref.anchors.image_anchor import decode_image
 
         p = self._params()
@@ -211,11 +289,11 @@ class ImageAnchorCodec(CtcCodec):
                             chroma=p["chroma"])
 
 
-class VcmrefImage(CtcCodec):
+@CODECS.register("vcmref-image")
+class VcmrefImage(ImageCodec):
     """An R'G'B' image coded by the vcmref codec as one 3-channel tensor of its 0..255 values;
     decoded values are rounded to the nearest integer and clipped to 0..255."""
 
-    input = "image"
     parameters = ENCODER_PARAMETERS
     rate_parameters = ENCODER_RATE_PARAMETERS
 
@@ -232,33 +310,34 @@ class VcmrefImage(CtcCodec):
             raise ConfigError(f"codecs.{self.cfg.name}.params: {e}") from None
         return encode({"rgb": tensor}, cfg)
 
-    def decode(self, bitstream: bytes, width: int, height: int, point: Any) -> np.ndarray:
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> np.ndarray:
         from vcmref.refsw.decoder import Decoder
 
         tensor = Decoder().decode(bitstream).frames[0].tensors["rgb"]
         return np.clip(np.rint(tensor), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-class VideoAnchorCodec(CtcCodec):
+@CODECS.register("video-anchor")
+class VideoAnchorCodec(SequenceCodec):
     """A sequence coded by an anchor codec in its own chroma format; params: codec,
     codec_options (e.g. intra_period) and bit_depth, the coding bit depth (default: the
     sequence's; 8-bit video coded at 10 bits is shifted up by 2, v << 2, and decoded samples
-    come back as (v + 2) >> 2, clipped, as in vcmref.anchors.color). The rate parameter is
+    come back as (v + 2) >> 2, clipped, as in vcmref.media.color). The rate parameter is
     qp; the QP read back from the bitstream is checked as for every anchor."""
 
-    input = "video"
     parameters = VIDEO_ANCHOR_PARAMETERS
     rate_parameters = (ANCHOR_QP,)
 
     def _codec(self):
-        from vcmref.anchors.codec import get_codec
+        from vcmref.anchors.registry import get_codec
 
         p = {**defaults(self.parameters), **self.cfg.params}
         return get_codec(p["codec"], **p["codec_options"])
 
     def _coded(self, seq: Any) -> Any:
-        from vcmref.anchors.color import expand_bit_depth
-        from vcmref.anchors.yuv import YuvSequence
+        from vcmref.media.color import expand_bit_depth
+        from vcmref.media.yuv import YuvSequence
 
         depth = self.cfg.params.get("bit_depth")
         depth = seq.bit_depth if depth is None else int(depth)
@@ -275,8 +354,8 @@ class VideoAnchorCodec(CtcCodec):
 
     def decode(self, bitstream: bytes, width: int, height: int, point: Any,
                like: Any = None) -> Any:
-        from vcmref.anchors.color import reduce_bit_depth
-        from vcmref.anchors.yuv import YuvSequence
+        from vcmref.media.color import reduce_bit_depth
+        from vcmref.media.yuv import YuvSequence
 
         decoded = self._codec().decode(bitstream, self._coded(like))[0]
         if decoded.bit_depth == like.bit_depth:
@@ -286,14 +365,6 @@ class VideoAnchorCodec(CtcCodec):
         return YuvSequence(planes, like.chroma_format, like.bit_depth, like.frame_rate)
 
 
-CODEC_CLASSES: dict[str, type[CtcCodec]] = {
-    "vcmref-features": VcmrefFeatures,
-    "feature-anchor": FeatureAnchorCodec,
-    "image-anchor": ImageAnchorCodec,
-    "vcmref-image": VcmrefImage,
-    "video-anchor": VideoAnchorCodec,
-}
-
-
 def make_codec(cfg: CodecConfig) -> CtcCodec:
-    return CODEC_CLASSES[cfg.kind](cfg)
+    """The codec of a config's codecs.NAME (its kind looked up in the registry)."""
+    return CODECS.get(cfg.kind)(cfg)

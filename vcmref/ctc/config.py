@@ -1,13 +1,19 @@
-"""CTC configs: YAML files in ctc_configs/, validated with messages that name the file, the key
-and what was expected; `--set key.path=value` overrides; `${shared}`, `${repo}` and `${env:X}`
-expand in strings.
+"""CTC configs: YAML files (the shipped ones in vcmref/ctc/configs/, package data), validated
+with messages that name the file, the key and what was expected; `--set key.path=value`
+overrides; `${shared}`, `${repo}` and `${env:X}` expand in strings.
 
 `load_config` refuses a config that is not as documented before anything runs: every codec's
 `params` (and the anchor codec's `codec_options`), `rate_parameter` and `points` are checked
 against what the codec kind declares (vcmref.ctc.codecs: names, types, ranges, choices), the
 task's `split` against the split points the task model declares, and `${env:X}` against the
 environment. `check_inputs` (called by the runner before it creates the run directory) checks
-that the dataset and the model files are there."""
+that the dataset and the model files are there.
+
+Every kind a config names is looked up in the registries of `vcmref.registry`: the dataset
+kind (``dataset.kind``), the task kind (``task.kind``), the metrics and the codec kinds; the
+keys of a section beyond the harness's own are the kind's, checked against the parameters it
+declares. ``plugins`` (Python files or module names) are imported first: they may register
+more kinds."""
 
 from __future__ import annotations
 
@@ -20,13 +26,16 @@ from typing import Any
 
 import yaml
 
-from vcmref.assets import REPO_ROOT, shared_dir
+from vcmref.assets import REPO_ROOT, package_folder, shared_dir
 from vcmref.errors import VcmrefError
 from vcmref.params import ParamError, check_settings, defaults, kind_name
+from vcmref.registry import CODECS, DATASETS, METRICS, TASKS, PluginError, load_plugin
 
-DATASET_KINDS = ("coco", "folder", "skimage", "video")
-METRICS = ("psnr_rgb", "psnr_y", "psnr_yuv", "ms_ssim", "feature_psnr", "map")
-VIDEO_METRICS = ("psnr_y", "psnr_yuv")
+TOP_KEYS = ("name", "description", "plugins", "dataset", "task", "metrics", "anchor", "codecs")
+DATASET_KEYS = ("kind", "count", "ids", "classes")  # the rest are the dataset kind's own
+TASK_KEYS = ("kind", "model", "split", "ground_truth", "pseudo_score_threshold")  # and own
+DEFAULT_TASK = "yolox-nano"
+CONFIGS_DIR = package_folder("vcmref.ctc", "configs")  # the shipped configs, by name
 _VAR = re.compile(r"\$\{(shared|repo|env:[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -36,6 +45,9 @@ class ConfigError(VcmrefError):
 
 @dataclass
 class DatasetConfig:
+    """The dataset section: the harness's keys, and the kind's own keys in `params` (with
+    their defaults; the common ones are also attributes)."""
+
     kind: str
     images: str | None = None
     annotations: str | None = None
@@ -45,16 +57,32 @@ class DatasetConfig:
     classes: dict[str, list[str]] | None = None  # CTC class -> item names
     videos: list[str] | None = None  # video: the sequences (mp4, y4m)
     frames: int | None = None  # video: code the first N frames of each sequence
+    params: dict[str, Any] = field(default_factory=dict)  # the kind's own keys
 
 
 @dataclass
 class TaskConfig:
-    model: str = "yolox-nano"
-    model_path: str | None = None
-    sha256: str | None = None
+    """The task section: the registered task kind, its own keys (`params`, defaults filled
+    in), the split point and the ground truth."""
+
+    kind: str = DEFAULT_TASK
+    params: dict[str, Any] = field(default_factory=dict)
     split: str | None = None  # None: remote inference on decoded images
     ground_truth: str = "annotations"  # or "pseudo"
     pseudo_score_threshold: float = 0.5
+
+    @property
+    def model(self) -> str:
+        """The task kind (``task.model`` is the former name of ``task.kind``)."""
+        return self.kind
+
+    @property
+    def model_path(self) -> str | None:
+        return self.params.get("model_path")
+
+    @property
+    def sha256(self) -> str | None:
+        return self.params.get("sha256")
 
 
 @dataclass
@@ -162,17 +190,88 @@ class _Checker:
                               f"{', '.join(allowed)}")
 
 
-def _codec_classes() -> dict[str, Any]:
-    from vcmref.ctc.codecs import CODEC_CLASSES
+def _own_settings(c: _Checker, cls: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A kind's own keys: the required ones given, each as declared (vcmref.params), and the
+    kind's own further checks; returns them with the defaults filled in."""
+    declared = {p.name: p for p in cls.parameters}
+    for key in cls.required:
+        if values.get(key) is None:
+            raise c.fail(f"{prefix}{key}", f"a value ({kind_name(declared[key].type)})")
+    try:
+        settings = check_settings(cls.parameters, values, prefix)
+        cls.validate(settings, prefix)
+    except ParamError as e:
+        raise ConfigError(f"{c.source}: {e}") from None
+    return settings
 
-    return CODEC_CLASSES
+
+def _load_plugins(c: _Checker, doc: dict[str, Any]) -> None:
+    plugins = c.get(doc, "plugins", "", list, False, [])
+    for i, plugin in enumerate(plugins):
+        if not isinstance(plugin, str) or not plugin:
+            raise c.fail(f"plugins[{i}]", "a Python file (.py) or a module name", plugin)
+        try:
+            load_plugin(plugin)
+        except (PluginError, VcmrefError) as e:
+            raise ConfigError(f"{c.source}: plugins[{i}]: {e}") from None
 
 
-def _task_models() -> dict[str, Any]:
-    """The task models a config may name: name -> class (with its declared split points)."""
-    from vcmref.tasks.yolox import YoloxDetector
+def _parse_dataset(c: _Checker, ds: dict[str, Any]) -> DatasetConfig:
+    kind = c.get(ds, "kind", "dataset.", str)
+    if kind not in DATASETS:
+        raise c.fail("dataset.kind", f"one of {', '.join(DATASETS.names())}", kind)
+    cls = DATASETS.get(kind)
+    c.unknown(ds, DATASET_KEYS + tuple(p.name for p in cls.parameters), "dataset.")
+    own = _own_settings(c, cls, {k: v for k, v in ds.items() if k not in DATASET_KEYS},
+                        "dataset.")
+    dataset = DatasetConfig(kind, own.get("images"), own.get("annotations"),
+                            c.get(ds, "count", "dataset.", int, False),
+                            c.get(ds, "ids", "dataset.", list, False), own.get("names"),
+                            videos=own.get("videos"), frames=own.get("frames"), params=own)
+    if dataset.count is not None and dataset.count < 1:
+        raise c.fail("dataset.count", "an integer >= 1", dataset.count)
+    classes = c.get(ds, "classes", "dataset.", dict, False)
+    if classes is not None:
+        seen: dict[str, str] = {}
+        for cls_name, names in classes.items():
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise c.fail(f"dataset.classes.{cls_name}", "a list of item names", names)
+            for n in names:
+                if n in seen:
+                    raise c.fail(f"dataset.classes.{cls_name}", f"item names in one class only "
+                                 f"({n!r} is also in {seen[n]!r})")
+                seen[n] = str(cls_name)
+        dataset.classes = {str(k): list(v) for k, v in classes.items()}
+    return dataset
 
-    return {YoloxDetector.name: YoloxDetector}
+
+def _parse_task(c: _Checker, t: dict[str, Any], dataset: DatasetConfig) -> TaskConfig:
+    kind_key = "kind" if t.get("kind") is not None else "model"
+    kind = c.get(t, kind_key, "task.", str, False, DEFAULT_TASK)
+    if t.get("model") is not None and t.get("kind") is not None and t["model"] != t["kind"]:
+        raise c.fail("task.model", f"no value, or the same as task.kind ({t['kind']!r}): model "
+                     "is the former name of kind", t["model"])
+    if kind not in TASKS:
+        raise c.fail(f"task.{kind_key}", f"one of {', '.join(TASKS.names())} (a registered "
+                     "task kind; plugins may add more)", kind)
+    cls = TASKS.get(kind)
+    c.unknown(t, TASK_KEYS + tuple(p.name for p in cls.parameters), "task.")
+    own = _own_settings(c, cls, {k: v for k, v in t.items() if k not in TASK_KEYS}, "task.")
+    task = TaskConfig(kind, own, c.get(t, "split", "task.", str, False),
+                      c.get(t, "ground_truth", "task.", str, False, "annotations"),
+                      float(c.get(t, "pseudo_score_threshold", "task.", (int, float), False,
+                                  0.5)))
+    splits = cls.split_names(own)
+    if task.split is not None and task.split not in splits:
+        raise c.fail("task.split", f"one of {', '.join(splits) or '(none declared)'} (the split "
+                     f"points of {kind}), or no split for inference on decoded images",
+                     task.split)
+    if task.ground_truth not in ("annotations", "pseudo"):
+        raise c.fail("task.ground_truth", "annotations or pseudo", task.ground_truth)
+    if task.ground_truth == "annotations" and not DATASETS.get(dataset.kind).annotated:
+        raise c.fail("task.ground_truth", "pseudo for a dataset without annotations",
+                     task.ground_truth)
+    return task
 
 
 def _duplicate(values: list[Any]) -> Any:
@@ -219,77 +318,27 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
     """Validate a loaded document into a CtcConfig."""
     c = _Checker(source)
     doc = c.mapping(doc, "(top level)")
-    c.unknown(doc, ("name", "description", "dataset", "task", "metrics", "anchor", "codecs"), "")
+    c.unknown(doc, TOP_KEYS, "")
     name = c.get(doc, "name", "", str)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise c.fail("name", "letters, digits, '_', '.', '-' only", name)
-    ds = c.mapping(c.get(doc, "dataset", "", dict), "dataset")
-    c.unknown(ds, ("kind", "images", "annotations", "count", "ids", "names", "classes",
-                   "videos", "frames"), "dataset.")
-    kind = c.get(ds, "kind", "dataset.", str)
-    if kind not in DATASET_KINDS:
-        raise c.fail("dataset.kind", f"one of {', '.join(DATASET_KINDS)}", kind)
-    dataset = DatasetConfig(kind, c.get(ds, "images", "dataset.", str,
-                                        kind not in ("skimage", "video")),
-                            c.get(ds, "annotations", "dataset.", str, kind == "coco"),
-                            c.get(ds, "count", "dataset.", int, False),
-                            c.get(ds, "ids", "dataset.", list, False),
-                            c.get(ds, "names", "dataset.", list, False))
-    dataset.videos = c.get(ds, "videos", "dataset.", list, kind == "video")
-    dataset.frames = c.get(ds, "frames", "dataset.", int, False)
-    if dataset.frames is not None and dataset.frames < 1:
-        raise c.fail("dataset.frames", "an integer >= 1", dataset.frames)
-    if dataset.count is not None and dataset.count < 1:
-        raise c.fail("dataset.count", "an integer >= 1", dataset.count)
-    classes = c.get(ds, "classes", "dataset.", dict, False)
-    if classes is not None:
-        seen: dict[str, str] = {}
-        for cls, names in classes.items():
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise c.fail(f"dataset.classes.{cls}", "a list of item names", names)
-            for n in names:
-                if n in seen:
-                    raise c.fail(f"dataset.classes.{cls}", f"item names in one class only "
-                                 f"({n!r} is also in {seen[n]!r})")
-                seen[n] = str(cls)
-        dataset.classes = {str(k): list(v) for k, v in classes.items()}
+    _load_plugins(c, doc)
+    dataset = _parse_dataset(c, c.mapping(c.get(doc, "dataset", "", dict), "dataset"))
     task = None
     if doc.get("task") is not None:
-        t = c.mapping(doc["task"], "task")
-        c.unknown(t, ("model", "model_path", "sha256", "split", "ground_truth",
-                      "pseudo_score_threshold"), "task.")
-        task = TaskConfig(c.get(t, "model", "task.", str, False, "yolox-nano"),
-                          c.get(t, "model_path", "task.", str, False),
-                          c.get(t, "sha256", "task.", str, False),
-                          c.get(t, "split", "task.", str, False),
-                          c.get(t, "ground_truth", "task.", str, False, "annotations"),
-                          float(c.get(t, "pseudo_score_threshold", "task.", (int, float), False,
-                                      0.5)))
-        models = _task_models()
-        if task.model not in models:
-            raise c.fail("task.model", f"{' or '.join(models)} (the reference detector)",
-                         task.model)
-        splits = models[task.model].split_points
-        if task.split is not None and task.split not in splits:
-            raise c.fail("task.split", f"one of {', '.join(splits)} (the split points of "
-                         f"{task.model}), or no split for inference on decoded images",
-                         task.split)
-        if task.ground_truth not in ("annotations", "pseudo"):
-            raise c.fail("task.ground_truth", "annotations or pseudo", task.ground_truth)
-        if task.ground_truth == "annotations" and dataset.kind != "coco":
-            raise c.fail("task.ground_truth", "pseudo for a dataset without annotations",
-                         task.ground_truth)
+        task = _parse_task(c, c.mapping(doc["task"], "task"), dataset)
     metrics = c.get(doc, "metrics", "", list)
     for i, m in enumerate(metrics):
         if m not in METRICS:
-            raise c.fail(f"metrics[{i}]", f"one of {', '.join(METRICS)}", m)
-        if m == "map" and task is None:
-            raise c.fail(f"metrics[{i}]", "a task section for metric map", m)
-        if kind == "video" and m not in VIDEO_METRICS:
-            raise c.fail(f"metrics[{i}]", f"one of {', '.join(VIDEO_METRICS)} for a video "
-                         "dataset", m)
-        if kind != "video" and m == "psnr_yuv":
-            raise c.fail(f"metrics[{i}]", "psnr_yuv with a video dataset only", m)
+            raise c.fail(f"metrics[{i}]", f"one of {', '.join(METRICS.names())}", m)
+        wanted = METRICS.get(m).task_output
+        if wanted and task is None:
+            raise c.fail(f"metrics[{i}]", f"a task section for metric {m}", m)
+        if wanted and TASKS.get(task.kind).prediction_kind(task.params) != wanted:
+            given = TASKS.get(task.kind).prediction_kind(task.params)
+            raise c.fail(f"metrics[{i}]", f"a task whose predictions are {wanted} for metric "
+                         f"{m} (task kind {task.kind}, as configured, gives {given})", m)
+    media = DATASETS.get(dataset.kind).media
     codecs_doc = c.mapping(c.get(doc, "codecs", "", dict), "codecs")
     if not codecs_doc:
         raise c.fail("codecs", "at least one codec")
@@ -299,20 +348,22 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         cd = c.mapping(cd, f"codecs.{cname}")
         c.unknown(cd, ("kind", "rate_parameter", "points", "params", "points_per_item"), path)
         ckind = c.get(cd, "kind", path, str)
-        classes = _codec_classes()
-        if ckind not in classes:
-            raise c.fail(f"{path}kind", f"one of {', '.join(classes)}", ckind)
-        cls = classes[ckind]
-        if (cls.input == "video") != (dataset.kind == "video"):
-            video = [k for k, v in classes.items() if v.input == "video"]
-            raise c.fail(f"{path}kind", f"{' or '.join(video)} for a video dataset, and only "
-                         "then", ckind)
-        split_needed = cls.input == "features"
-        if split_needed and (task is None or task.split is None):
+        if ckind not in CODECS:
+            raise c.fail(f"{path}kind", f"one of {', '.join(CODECS.names())}", ckind)
+        cls = CODECS.get(ckind)
+        if cls.media != media:
+            fit = [k for k, v in CODECS.items() if v.media == media]
+            raise c.fail(f"{path}kind", f"one of {', '.join(fit)} for a {media} dataset", ckind)
+        if cls.needs_split and (task is None or task.split is None):
             raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "
                          "(feature codecs code split-point tensors)", ckind)
-        if not split_needed and task is not None and task.split is not None:
+        if not cls.needs_split and task is not None and task.split is not None:
             raise c.fail(f"{path}kind", "a feature codec kind when task.split is set", ckind)
+        for i, m in enumerate(metrics):
+            if not METRICS.get(m).applies_to(cls.input):
+                fit = [k for k, v in METRICS.items() if v.applies_to(cls.input)]
+                raise c.fail(f"metrics[{i}]", f"one of {', '.join(fit)} for a {cls.input} "
+                             f"codec (codecs.{cname} is {ckind})", m)
         points = c.get(cd, "points", path, list)
         if not points:
             raise c.fail(f"{path}points", "a non-empty list of rate points")
@@ -336,11 +387,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CtcConf
     """Read, override, expand and validate a config file."""
     path = Path(path)
     if not path.is_file():
-        builtin = REPO_ROOT / "ctc_configs" / f"{path}.yaml"
+        builtin = CONFIGS_DIR / f"{path}.yaml"
         if builtin.is_file():
             path = builtin
         else:
-            raise ConfigError(f"{path}: no such config file (nor ctc_configs/{path.name}.yaml)")
+            raise ConfigError(f"{path}: no such config file (nor a shipped config: "
+                              f"{', '.join(sorted(p.stem for p in CONFIGS_DIR.glob('*.yaml')))})")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -353,48 +405,33 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CtcConf
     return parse_config(_expand(doc, str(path)), str(path))
 
 
+def needs_predictions(cfg: CtcConfig) -> bool:
+    """Whether a metric of the config scores the task's predictions (mAP)."""
+    return any(METRICS.get(m).task_output for m in cfg.metrics)
+
+
 def _model_needed(cfg: CtcConfig) -> bool:
-    return cfg.task is not None and (cfg.task.split is not None or "map" in cfg.metrics)
+    return cfg.task is not None and (cfg.task.split is not None or needs_predictions(cfg))
 
 
 def check_inputs(cfg: CtcConfig) -> None:
     """Refuse a config whose dataset or model files are not there, or whose anchor codec
     options the codec refuses (e.g. a missing .cfg file): called before the run directory is
     created, so that such a run leaves nothing behind."""
-    ds = cfg.dataset
-
-    def missing(key: str, what: str, path: str | None) -> ConfigError:
-        return ConfigError(f"{cfg.source}: {key}: expected {what}, got {path!r} (not there)")
-
-    if ds.kind in ("coco", "folder") and not Path(ds.images or "").is_dir():
-        raise missing("dataset.images", "a folder of images", ds.images)
-    if ds.kind == "coco" and not Path(ds.annotations or "").is_file():
-        raise missing("dataset.annotations", "a COCO annotations file", ds.annotations)
-    for k, video in enumerate(ds.videos or []):
-        if not Path(video).is_file():
-            raise missing(f"dataset.videos[{k}]", "a video file (mp4, y4m)", video)
-    if ds.kind == "skimage":
-        import skimage.data
-
-        for k, name in enumerate(ds.names or []):
-            if not callable(getattr(skimage.data, str(name), None)):
-                raise ConfigError(f"{cfg.source}: dataset.names[{k}]: expected a scikit-image "
-                                  f"sample image (skimage.data), got {name!r}")
+    try:
+        DATASETS.get(cfg.dataset.kind)(cfg.dataset.params).check_inputs()
+    except ParamError as e:
+        raise ConfigError(f"{cfg.source}: dataset.{e}") from None
     if _model_needed(cfg):
-        model = cfg.task.model_path
-        if model is None:
-            from vcmref.tasks.yolox import default_model_path
-
-            default = default_model_path()
-            if not default.is_file():
-                raise ConfigError(f"{cfg.source}: task.model_path: expected the model file; "
-                                  f"not set, and the default {default} is not there")
-        elif not Path(model).is_file():
-            raise missing("task.model_path", "the model file", model)
-    from vcmref.anchors.codec import CodecConfigError, get_codec
+        try:
+            TASKS.get(cfg.task.kind).check_inputs(cfg.task.params)
+        except ParamError as e:
+            raise ConfigError(f"{cfg.source}: task.{e}") from None
+    from vcmref.anchors.codec import CodecConfigError
+    from vcmref.anchors.registry import get_codec
 
     for name, codec in cfg.codecs.items():
-        params = {**defaults(_codec_classes()[codec.kind].parameters), **codec.params}
+        params = {**defaults(CODECS.get(codec.kind).parameters), **codec.params}
         if "codec" not in params:
             continue
         try:

@@ -20,10 +20,11 @@ import numpy as np
 
 from vcmref.assets import REPO_ROOT
 from vcmref.ctc.codecs import make_codec
-from vcmref.ctc.config import ConfigError, CtcConfig, parse_config
+from vcmref.ctc.config import ConfigError, CtcConfig, needs_predictions, parse_config
 from vcmref.ctc.jobs import (
     RECORD_SCHEMA,
     Job,
+    RunLayout,
     expand_jobs,
     job_done,
     read_record,
@@ -31,9 +32,10 @@ from vcmref.ctc.jobs import (
     write_json,
 )
 from vcmref.errors import VcmrefError
+from vcmref.registry import DATASETS, METRICS, TASKS
 
 PHASES = ("all", "encode", "evaluate")
-CONFIG_FILE = "config.resolved.yaml"
+CONFIG_FILE = RunLayout.CONFIG_FILE
 
 
 @dataclass
@@ -48,60 +50,92 @@ class RunSummary:
 
 # -- per-process state: the config, dataset and model of a run, loaded once ---------------------
 
+class Run:
+    """What the jobs of a run share in one process: the config, the dataset and the task
+    model (each loaded once, on first use) and the items' split tensors (computed once per
+    run and kept in RUN/features/). Codecs get their inputs from it (`CtcCodec.original`)."""
+
+    def __init__(self, run_dir: Path, cfg: CtcConfig) -> None:
+        self.dir, self.cfg = Path(run_dir), cfg
+        self._dataset = None
+        self._model = None
+        self.metrics = {name: METRICS.get(name)() for name in cfg.metrics}
+        self.predicts = needs_predictions(cfg)
+
+    @property
+    def dataset(self):
+        if self._dataset is None:
+            self._dataset = open_dataset(self.cfg, self.dir)
+        return self._dataset
+
+    @property
+    def model(self):
+        if self._model is None:
+            task = self.cfg.task
+            self._model = TASKS.get(task.kind).from_settings(task.params)
+        return self._model
+
+    def codec(self, name: str):
+        return make_codec(self.cfg.codecs[name])
+
+    def features(self, item) -> dict[str, np.ndarray]:
+        """The item's uncompressed split tensors."""
+        path = RunLayout(self.dir).feature_file(item.name)
+        if path.is_file():
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        prepared = self.model.preprocess(self.dataset.load_image(item), item.id)
+        tensors = self.model.front(prepared, self.cfg.task.split)
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **tensors)
+        write_atomic(path, buf.getvalue())
+        return tensors
+
+
 _STATE: dict[str, Any] = {}
 
 
-def _state(run_dir: Path) -> dict[str, Any]:
+def _state(run_dir: Path) -> Run:
+    """The run of RUN/config.resolved.yaml, loaded once per process."""
     key = str(Path(run_dir).resolve())
     if _STATE.get("key") != key:
         import yaml
 
-        doc = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text())
-        cfg = parse_config(doc, str(Path(run_dir) / CONFIG_FILE))
+        path = RunLayout(run_dir).resolved_config
+        doc = yaml.safe_load(path.read_text())
+        cfg = parse_config(doc, str(path))
         _STATE.clear()
-        _STATE.update(key=key, cfg=cfg, dataset=None, model=None)
-    return _STATE
+        _STATE.update(key=key, run=Run(Path(run_dir), cfg))
+    return _STATE["run"]
+
+
+def run_state(run_dir: Path) -> Run:
+    """The run's per-process state: config, dataset, task model, split tensors."""
+    return _state(run_dir)
 
 
 def dataset_of(run_dir: Path):
     """The run's dataset, opened once per process."""
-    st = _state(run_dir)
-    if st["dataset"] is None:
-        st["dataset"] = open_dataset(st["cfg"], Path(run_dir))
-    return st["dataset"]
+    return _state(run_dir).dataset
 
 
 def model_of(run_dir: Path):
     """The run's task model, loaded once per process."""
-    st = _state(run_dir)
-    if st["model"] is None:
-        from vcmref.tasks.yolox import YoloxDetector
-
-        task = st["cfg"].task
-        st["model"] = YoloxDetector(task.model_path, sha256=task.sha256)
-    return st["model"]
+    return _state(run_dir).model
 
 
-SKIMAGE_DEFAULT = ("astronaut", "coffee", "chelsea", "rocket")
+def features_of(run_dir: Path, item) -> dict[str, np.ndarray]:
+    """The item's uncompressed split tensors, computed once per run and cached."""
+    return _state(run_dir).features(item)
 
 
 def open_dataset(cfg: CtcConfig, run_dir: Path):
-    """The config's dataset; skimage sample images are written to RUN/images/ first."""
-    from vcmref.eval.datasets import coco_dataset, image_folder
-
+    """The config's dataset (its kind from the registry), subset as the config says; a kind
+    that makes its images (skimage) writes them to RUN/images/."""
     ds_cfg = cfg.dataset
-    if ds_cfg.kind == "video":
-        ds = _video_dataset(cfg)
-    elif ds_cfg.kind == "coco":
-        ds = coco_dataset(ds_cfg.annotations, ds_cfg.images)
-    elif ds_cfg.kind == "folder":
-        ds = image_folder(ds_cfg.images)
-    else:
-        folder = run_dir / "images"
-        names = ds_cfg.names or list(SKIMAGE_DEFAULT)
-        if not all((folder / f"{n}.png").is_file() for n in names):
-            _write_skimage(names, folder)
-        ds = image_folder(folder)
+    ds = DATASETS.get(ds_cfg.kind)(ds_cfg.params).open(RunLayout(run_dir).images)
     if ds_cfg.ids is not None:
         ds = ds.subset(ids=ds_cfg.ids)
     if ds_cfg.count is not None:
@@ -109,78 +143,12 @@ def open_dataset(cfg: CtcConfig, run_dir: Path):
     return ds
 
 
-def _video_dataset(cfg: CtcConfig):
-    """One item per sequence of dataset.videos (ids 1.., names the file stems)."""
-    from vcmref.eval.datasets import Dataset, Item
-    from vcmref.eval.datasets.video import video_frames
-
-    items = []
-    for k, path in enumerate(cfg.dataset.videos or []):
-        if not Path(path).is_file():
-            raise ConfigError(f"{cfg.source}: dataset.videos[{k}]: no such file {path}")
-        info = video_frames(path).info
-        items.append(Item(k + 1, Path(path).stem, Path(path), info.width, info.height))
-    return Dataset(items, kind="video", source=cfg.source, annotated=False)
-
-
-def video_of(run_dir: Path, item):
-    """The item's sequence: its first dataset.frames frames (all when not set)."""
-    from vcmref.eval.datasets.video import video_frames
-
-    cfg = _state(run_dir)["cfg"]
-    source = video_frames(item.path)
-    stop = len(source) if cfg.dataset.frames is None else min(cfg.dataset.frames, len(source))
-    return source.read(0, stop)
-
-
-def _write_skimage(names: list[str], folder: Path) -> None:
-    import io
-
-    import skimage.data
-    from PIL import Image
-
-    for name in names:
-        fn = getattr(skimage.data, name, None)
-        if fn is None:
-            raise ConfigError(f"dataset.names: scikit-image has no sample image {name!r}")
-        image = np.asarray(fn())
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        buf = io.BytesIO()
-        Image.fromarray(image[:, :, :3].astype(np.uint8)).save(buf, format="PNG")
-        write_atomic(folder / f"{name}.png", buf.getvalue())
-
-
 # -- one job ------------------------------------------------------------------------------------
 
-def features_of(run_dir: Path, item) -> dict[str, np.ndarray]:
-    """The item's uncompressed split tensors, computed once per run and cached."""
-    cfg = _state(run_dir)["cfg"]
-    path = Path(run_dir) / "features" / f"{item.name}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    model = model_of(run_dir)
-    prepared = model.preprocess(dataset_of(run_dir).load_image(item), item.id)
-    tensors = model.front(prepared, cfg.task.split)
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **tensors)
-    write_atomic(path, buf.getvalue())
-    return tensors
-
-
 def _encode(run_dir: Path, job: Job) -> tuple[bytes, float]:
-    cfg = _state(run_dir)["cfg"]
-    codec = make_codec(cfg.codecs[job.codec])
-    item = dataset_of(run_dir)[job.item_id]
-    if codec.input == "features":
-        data = features_of(run_dir, item)
-    elif codec.input == "video":
-        data = video_of(run_dir, item)
-    else:
-        data = dataset_of(run_dir).load_image(item)
+    run = _state(run_dir)
+    codec = run.codec(job.codec)
+    data = codec.original(run, run.dataset[job.item_id])
     start = time.perf_counter()
     bitstream = codec.encode(data, job.point)
     encode_s = time.perf_counter() - start
@@ -189,59 +157,22 @@ def _encode(run_dir: Path, job: Job) -> tuple[bytes, float]:
     return bitstream, encode_s
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    from vcmref.anchors.color import rgb_to_ycbcr
-
-    return rgb_to_ycbcr(rgb, matrix="bt709", full_range=True, bit_depth=8, chroma="444")[0]
-
-
 def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dict[str, Any]:
-    from vcmref.eval import quality
-
-    cfg = _state(run_dir)["cfg"]
-    codec = make_codec(cfg.codecs[job.codec])
-    item = dataset_of(run_dir)[job.item_id]
-    original = video_of(run_dir, item) if codec.input == "video" else None
+    run = _state(run_dir)
+    cfg, codec = run.cfg, run.codec(job.codec)
+    item = run.dataset[job.item_id]
+    original = codec.original(run, item)
     start = time.perf_counter()
-    if original is not None:
-        decoded = codec.decode(bitstream, item.width, item.height, job.point, like=original)
-    else:
-        decoded = codec.decode(bitstream, item.width, item.height, job.point)
+    decoded = codec.decode(bitstream, item.width, item.height, job.point, like=original)
     decode_s = time.perf_counter() - start
     start = time.perf_counter()
-    metrics: dict[str, float] = {}
-    detections = None
-    samples = None
-    frames, frame_rate = 1, None
-    if original is not None:
-        frames, frame_rate = original.num_frames, float(original.frame_rate)
-        psnr = quality.psnr_ycbcr(original.planes, decoded.planes, original.bit_depth)
-        if "psnr_y" in cfg.metrics:
-            metrics["psnr_y"] = psnr.y
-        if "psnr_yuv" in cfg.metrics:
-            metrics["psnr_yuv"] = psnr.weighted
-    elif codec.input == "features":
-        original = features_of(run_dir, item)
-        samples = int(sum(v.size for v in original.values()))
-        if "feature_psnr" in cfg.metrics:
-            x = np.concatenate([original[k].ravel() for k in sorted(original)])
-            y = np.concatenate([np.asarray(decoded[k]).ravel() for k in sorted(original)])
-            metrics["feature_psnr"] = quality.feature_psnr(x, y)
-        if "map" in cfg.metrics:
-            model = model_of(run_dir)
-            detections = model.back(decoded, model.prepared_for(item.width, item.height,
-                                                                item.id), cfg.task.split)
-    else:
-        original = dataset_of(run_dir).load_image(item)
-        if "psnr_rgb" in cfg.metrics:
-            metrics["psnr_rgb"] = quality.psnr_rgb(original, decoded).rgb
-        if "psnr_y" in cfg.metrics:
-            metrics["psnr_y"] = quality.psnr(_luma(original), _luma(decoded), 255)
-        if "ms_ssim" in cfg.metrics:
-            metrics["ms_ssim"] = quality.ms_ssim(_luma(original), _luma(decoded), 255)
-        if "map" in cfg.metrics:
-            detections = model_of(run_dir).full(decoded, item.id)
+    metrics = {name: metric.measure(codec.input, original, decoded)
+               for name, metric in run.metrics.items() if metric.task_output is None}
+    detections = (run.model.predict(decoded, item.width, item.height, item.id, cfg.task.split)
+                  if run.predicts else None)
     eval_s = time.perf_counter() - start
+    extent = codec.extent(original)
+    frames, frame_rate, samples = extent.frames, extent.frame_rate, extent.samples
     bits = 8 * len(bitstream)
     pixels = item.width * item.height * frames
     spec = cfg.codecs[job.codec]
@@ -324,8 +255,8 @@ def _git_revision() -> str | None:
 
 
 def _encoders(cfg: CtcConfig) -> dict[str, Any]:
-    from vcmref.anchors.ffmpeg_tool import encoder_versions, ffmpeg_exe
-    from vcmref.anchors.process import run_tool
+    from vcmref.media.ffmpeg_tool import encoder_versions, ffmpeg_exe
+    from vcmref.media.process import run_tool
 
     out: dict[str, Any] = {}
     try:
@@ -335,7 +266,7 @@ def _encoders(cfg: CtcConfig) -> dict[str, Any]:
         out["ffmpeg"] = {"path": exe, "version": first, "encoders": encoder_versions()}
     except VcmrefError as e:
         out["ffmpeg"] = {"error": str(e)}
-    from vcmref.anchors.codec import get_codec
+    from vcmref.anchors.registry import get_codec
 
     for name, codec in cfg.codecs.items():
         inner = codec.params.get("codec")
@@ -358,7 +289,7 @@ def prepare_run(cfg: CtcConfig, run_dir: Path) -> None:
     """Write the resolved config and the provenance; refuse a run dir of another config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = cfg.to_yaml()
-    path = run_dir / CONFIG_FILE
+    path = RunLayout(run_dir).resolved_config
     if path.is_file() and path.read_text() != resolved:
         raise ConfigError(f"{run_dir}: holds a run of another configuration (see {path}); "
                           "use a new run directory, or the same config and overrides")
@@ -370,15 +301,15 @@ def prepare_run(cfg: CtcConfig, run_dir: Path) -> None:
                   "git_revision": _git_revision(), "encoders": _encoders(cfg),
                   "machine": {"platform": platform.platform(), "processor":
                               platform.processor(), "python": sys.executable}}
-    write_json(run_dir / "provenance.json", provenance)
+    write_json(RunLayout(run_dir).provenance, provenance)
 
 
 def prepare_ground_truth(cfg: CtcConfig, run_dir: Path) -> None:
     """RUN/ground_truth.json: the dataset's annotations, or pseudo ground truth (computed once
     from the uncompressed images)."""
-    if cfg.task is None or "map" not in cfg.metrics:
+    if cfg.task is None or not needs_predictions(cfg):
         return
-    path = run_dir / "ground_truth.json"
+    path = RunLayout(run_dir).ground_truth
     if path.is_file():
         return
     ds = dataset_of(run_dir)
@@ -484,7 +415,7 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
 def failures(run_dir: str | Path) -> list[tuple[str, str]]:
     """(job, error) of every failed record in a run directory."""
     out = []
-    for path in sorted(Path(run_dir).glob("results/*/*/*.json")):
+    for path in RunLayout(run_dir).record_files():
         record = read_record(path)
         if record is not None and record.get("status") != "ok":
             out.append((str(path.relative_to(run_dir)), record.get("error") or ""))

@@ -36,16 +36,23 @@ from typing import Any
 
 import yaml
 
-from vcmref.assets import REPO_ROOT
 from vcmref.ctc import runner
 from vcmref.ctc.codecs import make_codec
-from vcmref.ctc.config import ConfigError, CtcConfig, apply_override, load_config, parse_config
-from vcmref.ctc.jobs import write_atomic, write_json
+from vcmref.ctc.config import (
+    CONFIGS_DIR,
+    ConfigError,
+    CtcConfig,
+    apply_override,
+    load_config,
+    parse_config,
+)
+from vcmref.ctc.jobs import RunLayout, write_atomic, write_json
+from vcmref.params import check_settings
+from vcmref.registry import CODECS
 
-CACHE_FILE = "search_cache.json"
+CACHE_FILE = RunLayout.SEARCH_CACHE_FILE
 CACHE_SCHEMA = 1
 STEP_GRID = (-24, 32)  # default step grid: 2**(k/4) for k in this range, 1/64 .. 256
-VCMREF_MAX_QP = 63
 
 
 class SearchError(ConfigError):
@@ -96,48 +103,44 @@ def _step_value(k: int) -> float:
 
 def rate_grid(cfg: CtcConfig, codec_name: str,
               qp_range: tuple[float, float] | None = None) -> list[Any]:
-    """The values the search visits, in increasing order (falling rate): integer QPs over
-    `qp_range` (default: the codec's full range), or for a `step` rate parameter the
-    quarter-octave steps 2**(k/4) within `qp_range` (read as min and max step)."""
+    """The values the search visits, in increasing order (falling rate), for a rate parameter
+    the codec kind lists as `searchable`: an integer one (a QP) over `qp_range` (default: the
+    range the kind declares for it, e.g. the inner codec's QPs), a float one (a step) over
+    the quarter-octave steps 2**(k/4) within `qp_range` (read as min and max step)."""
     spec = _codec_spec(cfg, codec_name)
     param = spec.rate_parameter
-    if param == "qp":
+    cls = CODECS.get(spec.kind)
+    if param not in cls.searchable:
+        raise SearchError(f"codecs.{codec_name}.rate_parameter: {param!r} cannot be searched; "
+                          f"expected {' or '.join(cls.searchable)} for kind {spec.kind}")
+    declared = next(p for p in cls.rate_parameters if p.name == param)
+    settings = check_settings(cls.parameters, spec.params)
+    if declared.type is int:
+        low = _resolve(declared.min, settings) or 0
         if qp_range is None:
-            qp_range = (0, _max_qp(spec))
+            qp_range = (low, _resolve(declared.max, settings))
         lo, hi = qp_range
-        if int(lo) != lo or int(hi) != hi or lo < 0 or hi < lo:
-            raise SearchError(f"qp range {lo}..{hi}: expected integers 0 <= min <= max")
+        if int(lo) != lo or int(hi) != hi or lo < low or hi < lo:
+            raise SearchError(f"{param} range {lo}..{hi}: expected integers {low} <= min <= "
+                              "max")
         return list(range(int(lo), int(hi) + 1))
-    if param == "step" and spec.kind in ("vcmref-features", "vcmref-image"):
-        if qp_range is None:
-            ks = range(STEP_GRID[0], STEP_GRID[1] + 1)
-        else:
-            lo, hi = qp_range
-            if not 0 < lo <= hi:
-                raise SearchError(f"step range {lo}..{hi}: expected 0 < min <= max")
-            ks = range(math.ceil(4 * math.log2(lo) - 1e-9), math.floor(4 * math.log2(hi)
-                                                                        + 1e-9) + 1)
-        grid = [_step_value(k) for k in ks]
-        if not grid:
-            raise SearchError(f"step range {qp_range[0]}..{qp_range[1]}: holds no "
-                              "quarter-octave step 2**(k/4)")
-        return grid
-    raise SearchError(f"codecs.{codec_name}.rate_parameter: {param!r} cannot be searched; "
-                      "expected qp (an integer QP) or, for the vcmref codec, step")
+    if qp_range is None:
+        ks = range(STEP_GRID[0], STEP_GRID[1] + 1)
+    else:
+        lo, hi = qp_range
+        if not 0 < lo <= hi:
+            raise SearchError(f"{param} range {lo}..{hi}: expected 0 < min <= max")
+        ks = range(math.ceil(4 * math.log2(lo) - 1e-9), math.floor(4 * math.log2(hi)
+                                                                    + 1e-9) + 1)
+    grid = [_step_value(k) for k in ks]
+    if not grid:
+        raise SearchError(f"{param} range {qp_range[0]}..{qp_range[1]}: holds no "
+                          "quarter-octave step 2**(k/4)")
+    return grid
 
 
-def _max_qp(spec) -> int:
-    if spec.kind in ("vcmref-features", "vcmref-image"):
-        return VCMREF_MAX_QP
-    from vcmref.anchors.codec import get_codec
-
-    inner = spec.params.get("codec", "vvenc")
-    try:
-        return int(get_codec(inner, **spec.params.get("codec_options", {})).max_qp)
-    except ConfigError:
-        raise
-    except Exception as e:  # an unknown codec or option: say which
-        raise SearchError(f"codecs.{spec.name}.params.codec: {e}") from None
+def _resolve(value: Any, settings: dict[str, Any]) -> Any:
+    return value(settings) if callable(value) else value
 
 
 def _codec_spec(cfg: CtcConfig, codec_name: str):
@@ -203,7 +206,7 @@ def _settings(cfg: CtcConfig, codec_name: str, with_task: bool) -> dict[str, Any
     out = {"kind": spec.kind, "rate_parameter": spec.rate_parameter, "params": spec.params}
     if with_task:  # mAP: depends on the whole dataset and the task
         out.update(dataset=raw.get("dataset"), task=raw.get("task"))
-    elif spec.kind in ("vcmref-features", "feature-anchor"):
+    elif CODECS.get(spec.kind).needs_split:
         out["task"] = raw.get("task")  # the split-point tensors depend on the model and split
     return json.loads(json.dumps(out))
 
@@ -228,7 +231,7 @@ def _open(cfg: CtcConfig, run_dir: Path):
 
 
 def _input(run_dir: Path, codec, ds, item) -> Any:
-    return runner.features_of(run_dir, item) if codec.input == "features" else ds.load_image(item)
+    return codec.original(runner.run_state(run_dir), item)
 
 
 # -- bisection ----------------------------------------------------------------------------------
@@ -321,7 +324,7 @@ def search_bpp(cfg: CtcConfig, codec_name: str, targets: list[float], run_dir: P
     run_dir = Path(run_dir)
     ds = _open(cfg, run_dir)
     codec = make_codec(spec)
-    cache = SearchCache(run_dir / CACHE_FILE)
+    cache = SearchCache(RunLayout(run_dir).search_cache)
     section = cache.section(codec_name, _settings(cfg, codec_name, with_task=False))
     result = SearchResult(codec_name, spec.rate_parameter, "bpp", targets, [])
     for item in ds:
@@ -362,13 +365,6 @@ def search_bpp(cfg: CtcConfig, codec_name: str, targets: list[float], run_dir: P
 
 # -- target accuracy drops ----------------------------------------------------------------------
 
-def _detect(model, task, codec_input: str, data: Any, item) -> list[dict]:
-    if codec_input == "features":
-        return model.back(data, model.prepared_for(item.width, item.height, item.id),
-                          task.split)
-    return model.full(data, item.id)
-
-
 def search_accuracy_drop(cfg: CtcConfig, codec_name: str, drops: list[float], run_dir: Path, *,
                          qp_range: tuple[float, float] | None = None,
                          progress: Callable[[str], None] | None = None) -> SearchResult:
@@ -384,13 +380,13 @@ def search_accuracy_drop(cfg: CtcConfig, codec_name: str, drops: list[float], ru
     run_dir = Path(run_dir)
     ds = _open(cfg, run_dir)
     runner.prepare_ground_truth(cfg, run_dir)
-    gt = json.loads((run_dir / "ground_truth.json").read_text())
+    gt = json.loads(RunLayout(run_dir).ground_truth.read_text())
     model = runner.model_of(run_dir)
     codec = make_codec(spec)
     items = list(ds)
     ids = [it.id for it in items]
     pixels = sum(it.width * it.height for it in items)
-    cache = SearchCache(run_dir / CACHE_FILE)
+    cache = SearchCache(RunLayout(run_dir).search_cache)
     section = cache.section(codec_name, _settings(cfg, codec_name, with_task=True))
 
     from vcmref.eval.task_metrics import coco_map
@@ -403,7 +399,8 @@ def search_accuracy_drop(cfg: CtcConfig, codec_name: str, drops: list[float], ru
         dets = []
         for item in items:
             data = _input(run_dir, codec, ds, item)
-            dets.extend(_detect(model, cfg.task, codec.input, data, item))
+            dets.extend(model.predict(data, item.width, item.height, item.id,
+                                      cfg.task.split))
         section["reference_map"] = evaluate(dets)
         cache.save()
     ref = float(section["reference_map"])
@@ -428,8 +425,9 @@ def search_accuracy_drop(cfg: CtcConfig, codec_name: str, drops: list[float], ru
                 stream = codec.encode(data, grid[i])
                 cache.misses += 1
                 bits += 8 * len(stream)
-                decoded = codec.decode(stream, item.width, item.height, grid[i])
-                dets.extend(_detect(model, cfg.task, codec.input, decoded, item))
+                decoded = codec.decode(stream, item.width, item.height, grid[i], like=data)
+                dets.extend(model.predict(decoded, item.width, item.height, item.id,
+                                          cfg.task.split))
             entry = {"map": evaluate(dets), "bits": bits}
             section["map"][key] = entry
             cache.save()
@@ -463,10 +461,11 @@ def _config_path(config: str | Path) -> Path:
     path = Path(config)
     if path.is_file():
         return path
-    builtin = REPO_ROOT / "ctc_configs" / f"{path}.yaml"
+    builtin = CONFIGS_DIR / f"{path}.yaml"
     if builtin.is_file():
         return builtin
-    raise SearchError(f"{path}: no such config file (nor ctc_configs/{path.name}.yaml)")
+    raise SearchError(f"{path}: no such config file (nor a shipped config {path.name}.yaml in "
+                      f"{CONFIGS_DIR})")
 
 
 def write_points(cfg_path: str | Path, codec_name: str, result: SearchResult, out_path: Path,

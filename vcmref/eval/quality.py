@@ -51,6 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vcmref.eval.metric import Metric
+from vcmref.registry import METRICS
+
 __all__ = [
     "MS_SSIM_WEIGHTS", "VMAF_MIN_SIZE", "VMAF_MODEL", "RgbPsnr", "VmafResult", "YcbcrPsnr",
     "feature_mse", "feature_psnr", "has_libvmaf", "ms_ssim", "mse", "peak_for", "psnr",
@@ -356,8 +359,8 @@ def feature_psnr(original: object, reconstructed: object, peak: float | None = N
 @lru_cache(maxsize=1)
 def has_libvmaf() -> bool:
     """True when the ffmpeg of imageio-ffmpeg has the libvmaf filter."""
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-    from vcmref.anchors.process import run_tool
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import run_tool
 
     out = run_tool([ffmpeg_exe(), "-hide_banner", "-filters"], what="ffmpeg -filters",
                    timeout=60).stdout.decode(errors="replace")
@@ -376,7 +379,7 @@ class VmafResult:
 
 
 def _as_sequence(x: object, bit_depth: int | None, what: str, name: str):
-    from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+    from vcmref.media.yuv import ChromaFormat, YuvSequence
 
     if isinstance(x, YuvSequence):
         if bit_depth is not None and bit_depth != x.bit_depth:
@@ -417,8 +420,8 @@ def vmaf(reference: object, distorted: object, *, bit_depth: int | None = None,
     integer luma arrays (height, width) / (frames, height, width) with `bit_depth`. Raw frames
     go to ffmpeg through temporary files in a supported pixel format, so no conversion happens.
     """
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-    from vcmref.anchors.process import ToolError, ToolNotFoundError, run_tool
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import ToolError, ToolNotFoundError, run_tool
 
     what = "vmaf"
     if not re.fullmatch(r"[A-Za-z0-9_.=/-]+", model):
@@ -464,3 +467,69 @@ def vmaf(reference: object, distorted: object, *, bit_depth: int | None = None,
         raise ToolError(f"{what}: libvmaf scored {len(scores)} frames, expected "
                         f"{ref.num_frames}")
     return VmafResult(float(np.mean(scores)), scores, model, version)
+
+
+# -- the CTC's quality metrics (vcmref.registry.METRICS; docs/ctc.md) -------------------------
+
+def ctc_luma(rgb: np.ndarray) -> np.ndarray:
+    """The luma of an 8-bit R'G'B' image as the CTC measures PSNR-Y and MS-SSIM on images:
+    BT.709, full range, 8 bits."""
+    from vcmref.media.color import rgb_to_ycbcr
+
+    return rgb_to_ycbcr(rgb, matrix="bt709", full_range=True, bit_depth=8, chroma="444")[0]
+
+
+@METRICS.register("psnr_rgb")
+class PsnrRgbMetric(Metric):
+    """PSNR over the three R'G'B' planes of an 8-bit image (peak 255)."""
+
+    inputs = ("image",)
+
+    def image(self, original: np.ndarray, decoded: np.ndarray) -> float:
+        return psnr_rgb(original, decoded).rgb
+
+
+@METRICS.register("psnr_y")
+class PsnrYMetric(Metric):
+    """PSNR of the luma: of an image (BT.709 full-range luma, peak 255), or of a sequence (the
+    mean of the per-frame PSNRs, peak 2^n - 1)."""
+
+    inputs = ("image", "video")
+
+    def image(self, original: np.ndarray, decoded: np.ndarray) -> float:
+        return psnr(ctc_luma(original), ctc_luma(decoded), 255)
+
+    def video(self, original, decoded) -> float:
+        return psnr_ycbcr(original.planes, decoded.planes, original.bit_depth).y
+
+
+@METRICS.register("psnr_yuv")
+class PsnrYuvMetric(Metric):
+    """PSNR of a sequence, Y'CbCr weighted 6:1:1 (mean of the per-frame PSNRs)."""
+
+    inputs = ("video",)
+
+    def video(self, original, decoded) -> float:
+        return psnr_ycbcr(original.planes, decoded.planes, original.bit_depth).weighted
+
+
+@METRICS.register("ms_ssim")
+class MsSsimMetric(Metric):
+    """MS-SSIM of an image's BT.709 full-range luma (peak 255)."""
+
+    inputs = ("image",)
+
+    def image(self, original: np.ndarray, decoded: np.ndarray) -> float:
+        return ms_ssim(ctc_luma(original), ctc_luma(decoded), 255)
+
+
+@METRICS.register("feature_psnr")
+class FeaturePsnrMetric(Metric):
+    """PSNR of the split tensors, all of them together in name order (feature_psnr)."""
+
+    inputs = ("features",)
+
+    def features(self, original: dict, decoded: dict) -> float:
+        x = np.concatenate([np.asarray(original[k]).ravel() for k in sorted(original)])
+        y = np.concatenate([np.asarray(decoded[k]).ravel() for k in sorted(original)])
+        return feature_psnr(x, y)

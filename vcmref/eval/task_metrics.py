@@ -45,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from vcmref.eval.metric import Metric
+from vcmref.registry import METRICS
+
 __all__ = [
     "CocoMap", "MapResult", "TaskMetric", "TopKAccuracy", "coco_map", "pooled_map",
     "topk_accuracy",
@@ -402,3 +405,15 @@ class TopKAccuracy(TaskMetric):
             raise ValueError("topk_accuracy: no samples given to update()")
         return topk_accuracy(np.concatenate(self._scores), np.concatenate(self._labels),
                              self.k, self.ranked)
+
+
+# -- the CTC's task metric (vcmref.registry.METRICS; docs/ctc.md) -----------------------------
+
+@METRICS.register("map")
+class MapMetric(Metric):
+    """COCO bbox mAP@[.5:.95] (and mAP@.5) of the task's detections: on decoded images (the
+    whole network) or from decoded split tensors (the back). Per item the record keeps the
+    detections; the report pools them over the dataset and each CTC class."""
+
+    inputs = ("image", "features")
+    task_output = "detections"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,21 +18,16 @@ from vcmref.bitstream.frame_units import (
     FrameHeader,
     InnerCodecData,
     TileModel,
-    data_hash,
-    data_unit,
-    frame_header,
-    inner_codec_data,
-    tile_model,
 )
 from vcmref.bitstream.parameter_sets import (
     EntropyCoder,
     InnerCodec,
     StreamParameterSet,
     picture_size,
-    stream_parameter_set,
 )
 from vcmref.bitstream.syntax import Reader
-from vcmref.bitstream.units import Unit, UnitType, is_reserved_unit_type, iter_units
+from vcmref.bitstream.unit_types import UNIT_TYPES, UnitTypeInfo
+from vcmref.bitstream.units import Unit, UnitType, iter_units
 from vcmref.errors import BitstreamError, ToolNotFoundError, VcmrefError
 from vcmref.refsw.entropy_model import model_tables, unzigzag
 from vcmref.refsw.hashing import layer_samples_md5
@@ -111,26 +107,56 @@ def _expect_consumed(rd: Reader, unit: Unit) -> None:
                              bit_offset=rd.bit_position)
 
 
+def _parse(data: bytes, unit: Unit, row: UnitTypeInfo,
+           sps: StreamParameterSet | None = None) -> Any:
+    """The unit's payload, parsed with the syntax of its type; every payload bit is used."""
+    rd = _reader(data, unit)
+    content = row.parse(rd, sps, unit.payload)
+    _expect_consumed(rd, unit)
+    return content
+
+
 @dataclass
 class _FrameUnits:
+    """The open frame: its header, and its frame units (clause 5.2, rule 8) as (content, unit)
+    by unit type, then by key."""
+
     header: FrameHeader
     unit: Unit
-    models: dict[tuple[int, int], TileModel] = field(default_factory=dict)
-    data: dict[tuple[int, int, int], tuple[DataUnit, Unit]] = field(default_factory=dict)
-    hashes: dict[int, tuple[DataHash, Unit]] = field(default_factory=dict)
-    inner: dict[int, tuple[InnerCodecData, Unit]] = field(default_factory=dict)
+    units: dict[int, dict[Any, tuple[Any, Unit]]] = field(default_factory=lambda: {
+        unit_type: {} for unit_type, row in UNIT_TYPES.items() if row.in_frame})
+
+    @property
+    def models(self) -> dict[tuple[int, int], tuple[TileModel, Unit]]:
+        return self.units[UnitType.TILE_MODEL]
+
+    @property
+    def data(self) -> dict[tuple[int, int, int], tuple[DataUnit, Unit]]:
+        return self.units[UnitType.DATA_UNIT]
+
+    @property
+    def hashes(self) -> dict[int, tuple[DataHash, Unit]]:
+        return self.units[UnitType.DATA_HASH]
+
+    @property
+    def inner(self) -> dict[int, tuple[InnerCodecData, Unit]]:
+        return self.units[UnitType.INNER_CODEC_DATA]
 
 
-_RANS_UNITS = (UnitType.TILE_MODEL, UnitType.DATA_UNIT)
 _DEQUANT_CHUNK_SAMPLES = 1 << 20  # dequantize this many samples at a time (bounds scratch)
 
 
-def default_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: int,
-                          bit_depth: int) -> np.ndarray:
-    """Decode inner codec pictures with the decoders of vcmref.anchors (ffmpeg's)."""
-    from vcmref.anchors.inner_decoders import decode_inner_pictures
+INNER_CODEC_NAMES = {InnerCodec.H266_VVC: "H.266/VVC", InnerCodec.H265_HEVC: "H.265/HEVC"}
 
-    return decode_inner_pictures(codec, data, width, height, bit_depth)
+
+def no_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: int,
+                     bit_depth: int) -> np.ndarray:
+    """The inner decoder of a Decoder given none: refuses, saying what the stream needs (this
+    package decodes no video codec; vcmref.media.inner_decoders has ffmpeg's)."""
+    raise ToolNotFoundError(f"this stream's samples are in an "
+                            f"{INNER_CODEC_NAMES.get(codec, str(codec))} byte stream: give the "
+                            "decoder an inner decoder (Decoder(inner_decoder=...), e.g. "
+                            "vcmref.media.inner_decoders.decode_inner_pictures)")
 
 
 def _dequant_chunks(channels: tuple[int, ...], height: int,
@@ -166,7 +192,10 @@ class FrameStream:
 class Decoder:
     """Decodes a stream; `max_layers` decodes only layers below it (as if the rest were dropped).
 
-    `inner_decoder` decodes the pictures of inner_codec_data units (default: ffmpeg's decoders).
+    `inner_decoder` decodes the pictures of inner_codec_data units (streams with
+    entropy_coder_idc 1): the decoder imports no video codec, its caller passes one (ffmpeg's:
+    vcmref.media.inner_decoders.decode_inner_pictures). Without it such streams are refused
+    with a ToolNotFoundError that says so; other streams never call it.
     """
 
     def __init__(self, max_layers: int | None = None, verify_hashes: bool = True,
@@ -176,7 +205,7 @@ class Decoder:
                              "always decoded)")
         self.max_layers = max_layers
         self.verify_hashes = verify_hashes
-        self.inner_decoder = inner_decoder or default_inner_decoder
+        self.inner_decoder = inner_decoder or no_inner_decoder
         self._pending: dict[int, tuple[deque[np.ndarray], Unit]] = {}
 
     def decode(self, data: bytes) -> DecodeResult:
@@ -203,7 +232,8 @@ class Decoder:
                 raise BitstreamError("unit after end_of_stream", unit=unit.label,
                                      element="unit_type", bit_offset=8 * unit.byte_offset)
             utype = unit.unit_type
-            if is_reserved_unit_type(utype):
+            row = UNIT_TYPES.get(utype)
+            if row is None:  # a reserved type
                 skipped.append(unit.index)
                 continue
             if sps is None:
@@ -211,9 +241,7 @@ class Decoder:
                     raise BitstreamError("the first unit must be the stream parameter set",
                                          unit=unit.label, element="unit_type",
                                          bit_offset=8 * unit.byte_offset + 1)
-                rd = _reader(data, unit)
-                sps = stream_parameter_set(rd, StreamParameterSet())
-                _expect_consumed(rd, unit)
+                sps = _parse(data, unit, row)
                 yield sps
                 continue
             if len(unit.payload) > sps.level.max_unit_payload_bytes:
@@ -221,7 +249,7 @@ class Decoder:
                                      f"{sps.level_idc}'s {sps.level.max_unit_payload_bytes}",
                                      unit=unit.label, element="payload_size",
                                      bit_offset=8 * unit.byte_offset + 16)
-            if unit.layer_id >= len(sps.layers):
+            if row.layer_id_checked and unit.layer_id >= len(sps.layers):
                 raise BitstreamError(f"layer_id {unit.layer_id} but the stream has "
                                      f"{len(sps.layers)} layers", unit=unit.label,
                                      element="layer_id", bit_offset=8 * unit.byte_offset + 8)
@@ -240,9 +268,7 @@ class Decoder:
                     yield self._decode_frame(sps, current)
                     last_index = current.header.frame_index
                     current = None
-                rd = _reader(data, unit)
-                fh = frame_header(rd, FrameHeader(), sps)
-                _expect_consumed(rd, unit)
+                fh = _parse(data, unit, row, sps)
                 if last_index is not None and fh.frame_index <= last_index:
                     raise BitstreamError(
                         f"frame_index {fh.frame_index} does not follow {last_index}",
@@ -254,7 +280,7 @@ class Decoder:
                                      element="unit_type", bit_offset=8 * unit.byte_offset + 1)
             if self.max_layers is not None and unit.layer_id >= self.max_layers:
                 continue
-            self._collect(data, sps, current, unit)
+            self._collect(data, sps, current, unit, row)
         if sps is None:
             raise BitstreamError("stream has no stream parameter set", unit="stream")
         if current is not None:
@@ -269,41 +295,26 @@ class Decoder:
                                  bit_offset=8 * len(data))
 
     def _collect(self, data: bytes, sps: StreamParameterSet, fr: _FrameUnits,
-                 unit: Unit) -> None:
-        rd = _reader(data, unit)
-        layer = unit.layer_id
-        inner_stream = sps.entropy_coder == EntropyCoder.INNER_CODEC
-        if (inner_stream and unit.unit_type in _RANS_UNITS) or (
-                not inner_stream and unit.unit_type == UnitType.INNER_CODEC_DATA):
+                 unit: Unit, row: UnitTypeInfo) -> None:
+        """Clause 5.2, rule 8: parse a frame unit into the open frame, once per key."""
+        if row.entropy_coder is not None and row.entropy_coder != sps.entropy_coder:
             raise BitstreamError(f"a {unit.label.split(':')[1]} unit in a stream whose "
                                  f"entropy_coder_idc is {int(sps.entropy_coder)}",
                                  unit=unit.label, element="unit_type",
                                  bit_offset=8 * unit.byte_offset + 1)
-        if unit.unit_type == UnitType.TILE_MODEL:
-            tm = tile_model(rd, TileModel(), sps)
-            key: tuple = (layer, tm.tensor_idx)
-            index, store = tm.frame_index, fr.models
-            value: object = tm
-        elif unit.unit_type == UnitType.DATA_UNIT:
-            du = data_unit(rd, DataUnit(), sps, unit.payload)
-            key = (layer, du.tensor_idx, du.unit_idx)
-            index, store, value = du.frame_index, fr.data, (du, unit)
-        elif unit.unit_type == UnitType.INNER_CODEC_DATA:
-            ic = inner_codec_data(rd, InnerCodecData(), sps, unit.payload)
-            key, index, store, value = layer, ic.frame_index, fr.inner, (ic, unit)
-        else:
-            dh = data_hash(rd, DataHash(), sps)
-            key, index, store, value = layer, dh.frame_index, fr.hashes, (dh, unit)
-        _expect_consumed(rd, unit)
-        if index != fr.header.frame_index:
-            raise BitstreamError(f"frame_index {index} inside frame {fr.header.frame_index}",
-                                 unit=unit.label, element="frame_index",
-                                 bit_offset=unit.payload_bit_offset)
+        content = _parse(data, unit, row, sps)
+        if content.frame_index != fr.header.frame_index:
+            raise BitstreamError(f"frame_index {content.frame_index} inside frame "
+                                 f"{fr.header.frame_index}", unit=unit.label,
+                                 element="frame_index", bit_offset=unit.payload_bit_offset)
+        fields = tuple(getattr(content, name) for name in row.key)
+        key = (unit.layer_id, *fields) if fields else unit.layer_id
+        store = fr.units[unit.unit_type]
         if key in store:
             raise BitstreamError(f"a second {unit.label.split(':')[1]} for {key}",
                                  unit=unit.label, element="unit_type",
                                  bit_offset=8 * unit.byte_offset)
-        store[key] = value
+        store[key] = (content, unit)
 
     def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits) -> DecodedFrame:
         label = fr.unit.label
@@ -396,10 +407,10 @@ class Decoder:
     def _decode_tile(self, sps: StreamParameterSet, fr: _FrameUnits, t: int, layer: int,
                      geom: TileGeometry, out: np.ndarray) -> None:
         where = f"frame {fr.header.frame_index} layer {layer} tensor {t}"
-        model = fr.models.get((layer, t))
-        if model is None:
+        if (layer, t) not in fr.models:
             raise BitstreamError(f"{where}: no tile model", unit=fr.unit.label,
                                  element="tensor_idx")
+        model, _ = fr.models[layer, t]
         for key in fr.data:
             if key[:2] == (layer, t) and key[2] >= geom.num_units:
                 raise BitstreamError(f"{where}: unit_idx {key[2]} but the tile has "

@@ -61,3 +61,18 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
     out >>= 2
     out = np.clip(out, 0, 255).astype(np.uint8)
     return out.reshape((height, width) + image.shape[2:])
+
+
+def letterbox(image: np.ndarray, height: int, width: int, pad_value: int = 114,
+              center: bool = False) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """YOLOX's letterbox: an (H, W, C) uint8 image resized by ``r = min(height / H, width /
+    W)`` to ``(int(W r), int(H r))`` with `resize_bilinear`, placed on a `height` x `width`
+    canvas of `pad_value`, at the top-left (YOLOX) or centred (``center``: the offsets are
+    the floor of half the padding). Returns the canvas, r and the offsets (dx, dy)."""
+    h, w = image.shape[:2]
+    r = min(height / h, width / w)
+    nw, nh = int(w * r), int(h * r)
+    canvas = np.full((height, width) + image.shape[2:], pad_value, dtype=np.uint8)
+    dx, dy = ((width - nw) // 2, (height - nh) // 2) if center else (0, 0)
+    canvas[dy:dy + nh, dx:dx + nw] = resize_bilinear(image, nw, nh)
+    return canvas, r, (dx, dy)

@@ -7,14 +7,15 @@ Image sets (each a :class:`Dataset` of :class:`Item`):
 * :func:`yolo_dataset` -- YOLO text labels, converted to COCO boxes
 * :func:`image_folder` -- plain images, no annotations (PSNR-only runs)
 
-or by name through :func:`open_dataset`. Video (:func:`video_frames`): Y4M, raw .yuv, and
-whatever ffmpeg decodes (mp4, ...), read by frame ranges as YuvSequence. Conventions (ids,
-coordinates, subsetting, pixel formats) are in docs/datasets.md.
+or by name through :func:`open_dataset` (the dataset kinds registered in
+`vcmref.registry.DATASETS`, which a CTC config's ``dataset.kind`` names). Video
+(:func:`video_frames`): Y4M, raw .yuv, and whatever ffmpeg decodes (mp4, ...), read by frame
+ranges as YuvSequence. Conventions (ids, coordinates, subsetting, pixel formats) are in
+docs/datasets.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,18 @@ from vcmref.eval.datasets.base import (
     IMAGE_EXTENSIONS,
     Dataset,
     DatasetError,
+    DatasetKind,
     Item,
     image_size,
     load_image,
 )
 from vcmref.eval.datasets.coco import coco_dataset, read_coco_json
 from vcmref.eval.datasets.folder import image_folder
+from vcmref.eval.datasets.samples import SKIMAGE_DEFAULT, sample_dataset
 from vcmref.eval.datasets.video import (
     FfmpegVideo,
     RawYuvVideo,
+    VideoDataset,
     VideoInfo,
     VideoSource,
     Y4mVideo,
@@ -41,27 +45,22 @@ from vcmref.eval.datasets.video import (
 )
 from vcmref.eval.datasets.voc import VOC_CLASSES, parse_voc_xml, voc_dataset
 from vcmref.eval.datasets.yolo import parse_yolo_labels, yolo_dataset
+from vcmref.registry import DATASETS
 
 __all__ = [
-    "DATASET_KINDS", "IMAGE_EXTENSIONS", "VOC_CLASSES", "Dataset", "DatasetError",
-    "FfmpegVideo", "Item", "RawYuvVideo", "VideoInfo", "VideoSource", "Y4mVideo",
-    "coco_dataset", "frame_to_rgb", "image_folder", "image_size", "load_image", "open_dataset",
-    "parse_voc_xml", "parse_yolo_labels", "read_coco_json", "video_frames", "voc_dataset",
-    "write_y4m", "y4m_bytes", "yolo_dataset",
+    "DATASETS", "IMAGE_EXTENSIONS", "SKIMAGE_DEFAULT", "VOC_CLASSES", "Dataset",
+    "DatasetError", "DatasetKind", "FfmpegVideo", "Item", "RawYuvVideo", "VideoDataset",
+    "VideoInfo", "VideoSource", "Y4mVideo", "coco_dataset", "frame_to_rgb", "image_folder",
+    "image_size", "load_image", "open_dataset", "parse_voc_xml", "parse_yolo_labels",
+    "read_coco_json", "sample_dataset", "video_frames", "voc_dataset", "write_y4m",
+    "y4m_bytes", "yolo_dataset",
 ]
 
-#: Loaders by the name a configuration gives them.
-DATASET_KINDS: dict[str, Callable[..., Dataset]] = {
-    "coco": coco_dataset,
-    "voc": voc_dataset,
-    "yolo": yolo_dataset,
-    "folder": image_folder,
-}
-
-
 def open_dataset(kind: str, *args: str | Path, **kwargs: Any) -> Dataset:
-    """``open_dataset("coco", annotations_json=..., image_dir=...)`` and so on: the loader
-    registered under `kind` called with these arguments."""
-    if kind not in DATASET_KINDS:
-        raise ValueError(f"unknown dataset kind {kind!r}; expected one of {sorted(DATASET_KINDS)}")
-    return DATASET_KINDS[kind](*args, **kwargs)
+    """``open_dataset("coco", annotations_json=..., image_dir=...)`` and so on: the loader of
+    the dataset kind registered as `kind` (coco, voc, yolo, folder, skimage, video, and those
+    of plugins) called with these arguments."""
+    if kind not in DATASETS:
+        raise ValueError(f"unknown dataset kind {kind!r}; expected one of "
+                         f"{', '.join(DATASETS.names())}")
+    return DATASETS.get(kind).load(*args, **kwargs)

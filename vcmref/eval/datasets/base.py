@@ -13,15 +13,17 @@ pure functions of the dataset: no randomness, no file-system order.
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from vcmref.errors import VcmrefError
+from vcmref.params import Param, ParamError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -158,7 +160,7 @@ class Dataset:
             dup = sorted(i for i, n in counts.items() if n > 1)
             if dup:
                 raise ValueError(f"subset: image id(s) given twice: {listed(dup)}")
-        sub = Dataset.__new__(Dataset)
+        sub = copy.copy(self)  # the same class (a video dataset keeps its frame count)
         sub._items = tuple(chosen)
         sub._by_id = {it.id: it for it in chosen}
         sub._by_name = {}
@@ -203,6 +205,11 @@ class Dataset:
                                f"{rgb.shape[0]}, the dataset says {it.width}x{it.height}")
         return rgb
 
+    def load_video(self, item: Item | int | str) -> Any:
+        """The item's sequence (a YuvSequence): video datasets only (VideoDataset)."""
+        raise DatasetError(self.source, None, f"a {self.kind} dataset holds pictures, not "
+                           "sequences: code it with an image or feature codec")
+
 
 # -- image files ------------------------------------------------------------------------------
 def _png_header(path: Path) -> tuple[int, int] | None:
@@ -233,8 +240,8 @@ def _load_png16(path: Path, colour_type: int) -> np.ndarray:
     ffmpeg's PNG decoder gives big-endian gray16/ya16/rgb48/rgba64; we request the same layout
     little-endian, a byte swap and nothing else, so every sample is exact.
     """
-    from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-    from vcmref.anchors.process import run_tool
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import run_tool
 
     pix_fmt, channels = {0: ("gray16le", 1), 2: ("rgb48le", 3), 4: ("ya16le", 2),
                          6: ("rgba64le", 4)}[colour_type]
@@ -295,3 +302,49 @@ def find_images(directory: Path, extensions: Sequence[str], *, what: str) -> lis
     exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in exts)
 
+
+# -- dataset kinds: what a CTC config's dataset section names -----------------------------------
+
+class DatasetKind(ABC):
+    """A kind of dataset a CTC config names (``dataset.kind``), registered in
+    `vcmref.registry.DATASETS` with ``@DATASETS.register("kind")``: its own keys of the
+    config's dataset section (declared parameters, `required` the ones that must be given),
+    the files it needs (`check_inputs`, before a run directory is created) and how it opens.
+
+    `media` says what an item is ("image": a picture; "video": a sequence, read with the
+    dataset's ``load_video(item)``), `annotated` whether it has ground truth for
+    ``task.ground_truth: annotations``. `load` is the loader `open_dataset(kind, ...)` calls.
+    """
+
+    media: ClassVar[str] = "image"
+    annotated: ClassVar[bool] = False
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    required: ClassVar[tuple[str, ...]] = ()
+    load: ClassVar[Callable[..., Dataset]]
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+
+    @classmethod
+    def validate(cls, settings: Mapping[str, Any], prefix: str = "dataset.") -> None:
+        """Checks beyond the declared types and ranges (raise ParamError)."""
+        return None  # nothing more to check
+
+    def check_inputs(self) -> None:
+        """Raise ParamError (key, what was expected) for an input that is not there."""
+        return None  # nothing more to check
+
+    @abstractmethod
+    def open(self, scratch: Path) -> Dataset:
+        """The dataset; `scratch` is a folder it may write files to (e.g. images it makes)."""
+
+    # helpers for check_inputs
+    def need_folder(self, key: str, what: str) -> None:
+        value = self.settings.get(key)
+        if not Path(value or "").is_dir():
+            raise ParamError(key, f"expected {what}, got {value!r} (not there)")
+
+    def need_file(self, key: str, what: str) -> None:
+        value = self.settings.get(key)
+        if not Path(value or "").is_file():
+            raise ParamError(key, f"expected {what}, got {value!r} (not there)")

@@ -18,7 +18,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vcmref.eval.datasets.base import Dataset, DatasetError, Item, image_size, listed
+from vcmref.eval.datasets.base import (
+    Dataset,
+    DatasetError,
+    DatasetKind,
+    Item,
+    image_size,
+    listed,
+)
+from vcmref.params import Param
+from vcmref.registry import DATASETS
 
 
 def _is_int(v: Any) -> bool:
@@ -176,3 +185,22 @@ def coco_dataset(annotations_json: str | Path, image_dir: str | Path, *,
                                    f"the JSON says {it.width}x{it.height}, {it.path.name} is "
                                    f"{size[0]}x{size[1]}")
     return Dataset(items, kind="coco", source=path, categories=doc["categories"])
+
+
+@DATASETS.register("coco")
+class CocoKind(DatasetKind):
+    """``dataset.kind: coco``: ``images`` (the image folder) and ``annotations`` (the COCO
+    instances JSON)."""
+
+    annotated = True
+    parameters = (Param("images", str, doc="the image folder"),
+                  Param("annotations", str, doc="the COCO instances JSON"))
+    required = ("images", "annotations")
+    load = staticmethod(coco_dataset)
+
+    def check_inputs(self) -> None:
+        self.need_folder("images", "a folder of images")
+        self.need_file("annotations", "a COCO annotations file")
+
+    def open(self, scratch: Path) -> Dataset:
+        return coco_dataset(self.settings["annotations"], self.settings["images"])

@@ -14,11 +14,14 @@ from vcmref.eval.datasets.base import (
     IMAGE_EXTENSIONS,
     Dataset,
     DatasetError,
+    DatasetKind,
     Item,
     find_images,
     image_size,
     listed,
 )
+from vcmref.params import Param
+from vcmref.registry import DATASETS
 
 
 def image_folder(directory: str | Path,
@@ -37,3 +40,18 @@ def image_folder(directory: str | Path,
         width, height = image_size(path)
         items.append(Item(id=index, name=path.stem, path=path, width=width, height=height))
     return Dataset(items, kind="folder", source=directory, annotated=False)
+
+
+@DATASETS.register("folder")
+class FolderKind(DatasetKind):
+    """``dataset.kind: folder``: ``images``, a folder of images without annotations."""
+
+    parameters = (Param("images", str, doc="the image folder"),)
+    required = ("images",)
+    load = staticmethod(image_folder)
+
+    def check_inputs(self) -> None:
+        self.need_folder("images", "a folder of images")
+
+    def open(self, scratch: Path) -> Dataset:
+        return image_folder(self.settings["images"])

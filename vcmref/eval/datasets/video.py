@@ -1,6 +1,6 @@
 """Video as frames: Y4M and raw .yuv files read directly, anything else decoded by ffmpeg.
 
-Every source gives frames as :class:`vcmref.anchors.yuv.YuvSequence` (planar Y'CbCr integer
+Every source gives frames as :class:`vcmref.media.yuv.YuvSequence` (planar Y'CbCr integer
 samples, uint16 arrays) in the file's own chroma format and bit depth, with its frame rate;
 ``read(start, stop)`` reads that frame range only, and ``chunks(n)`` walks a long video n frames
 at a time, so no more than one range is ever held in memory. Nothing converts samples: no range
@@ -39,8 +39,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
-from vcmref.eval.datasets.base import DatasetError
+from vcmref.eval.datasets.base import Dataset, DatasetError, DatasetKind, Item
+from vcmref.media.yuv import ChromaFormat, YuvSequence
+from vcmref.params import Param, ParamError
+from vcmref.registry import DATASETS
 
 Y4M_MAGIC = b"YUV4MPEG2"
 _MAX_HEADER = 4096
@@ -142,7 +144,7 @@ def _y4m_layout(tag: str, file: Path) -> tuple[ChromaFormat, int]:
 
 def y4m_chroma_tag(chroma_format: ChromaFormat | str, bit_depth: int) -> str:
     """The Y4M ``C`` tag for a layout; 8-bit 4:2:0 is ``420jpeg`` (centre-sited chroma, the
-    siting of vcmref.anchors.color)."""
+    siting of vcmref.media.color)."""
     fmt = ChromaFormat(chroma_format)
     base = {"420": "420", "444": "444", "400": "mono"}[fmt.value]
     if bit_depth == 8:
@@ -336,8 +338,8 @@ class FfmpegVideo(VideoSource):
     """Any video ffmpeg can demux and decode; frames decoded on demand (module docstring)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 600.0) -> None:
-        from vcmref.anchors.ffmpeg_tool import ffmpeg_exe
-        from vcmref.anchors.process import run_tool
+        from vcmref.media.ffmpeg_tool import ffmpeg_exe
+        from vcmref.media.process import run_tool
 
         path = Path(path)
         if not path.is_file():
@@ -384,7 +386,7 @@ class FfmpegVideo(VideoSource):
         return m.group(1).strip()
 
     def _read(self, start: int, stop: int) -> bytes:
-        from vcmref.anchors.process import run_tool
+        from vcmref.media.process import run_tool
 
         out = run_tool(self._argv(self.path, "error") + [
             "-vf", f"select=between(n\\,{start}\\,{stop - 1})", "-frames:v", str(stop - start),
@@ -430,9 +432,9 @@ def video_frames(path: str | Path, *, width: int | None = None, height: int | No
 
 def frame_to_rgb(seq: YuvSequence, index: int, *, matrix: str, full_range: bool) -> np.ndarray:
     """Frame `index` of a 4:2:0 or 4:4:4 sequence as (H, W, 3) R'G'B' by the stated rules of
-    vcmref.anchors.color (uint8 for 8-bit video, else uint16 at the video's bit depth; 8 to 16
+    vcmref.media.color (uint8 for 8-bit video, else uint16 at the video's bit depth; 8 to 16
     bits). The caller names the matrix ("bt709"/"bt601") and the range: nothing is guessed."""
-    from vcmref.anchors.color import ycbcr_to_rgb
+    from vcmref.media.color import ycbcr_to_rgb
 
     if seq.chroma_format is ChromaFormat.YUV400:
         raise ValueError("frame_to_rgb: a 4:0:0 (mono) sequence has no colour")
@@ -441,3 +443,50 @@ def frame_to_rgb(seq: YuvSequence, index: int, *, matrix: str, full_range: bool)
     return ycbcr_to_rgb(tuple(p[index] for p in seq.planes), matrix=matrix,
                         full_range=full_range, bit_depth=seq.bit_depth,
                         chroma=seq.chroma_format.value, rgb_bit_depth=seq.bit_depth)
+
+
+# -- video datasets ---------------------------------------------------------------------------
+
+class VideoDataset(Dataset):
+    """One item per sequence (ids 1.., names the file stems, the size of a frame);
+    ``load_video(item)`` reads its first `frames` frames (all when None)."""
+
+    def __init__(self, videos: list[str | Path], frames: int | None = None) -> None:
+        items = []
+        for k, path in enumerate(videos):
+            path = Path(path)
+            if not path.is_file():
+                raise DatasetError(path, None, "video file not found")
+            info = video_frames(path).info
+            items.append(Item(k + 1, path.stem, path, info.width, info.height))
+        source = Path(videos[0]).parent if videos else Path(".")
+        super().__init__(items, kind="video", source=source, annotated=False)
+        self.frames = frames
+
+    def load_video(self, item: Item | int | str) -> YuvSequence:
+        item = item if isinstance(item, Item) else self[item]
+        source = video_frames(item.path)
+        stop = len(source) if self.frames is None else min(self.frames, len(source))
+        return source.read(0, stop)
+
+
+@DATASETS.register("video")
+class VideoKind(DatasetKind):
+    """``dataset.kind: video``: ``videos`` (mp4, y4m, ...: whatever video_frames opens) and
+    ``frames``, the first N frames of each (all when not set)."""
+
+    media = "video"
+    parameters = (Param("videos", list, items=str, doc="the sequences"),
+                  Param("frames", int, optional=True, min=1,
+                        doc="code the first N frames of each sequence"))
+    required = ("videos",)
+    load = VideoDataset
+
+    def check_inputs(self) -> None:
+        for k, video in enumerate(self.settings["videos"]):
+            if not Path(video).is_file():
+                raise ParamError(f"videos[{k}]", f"expected a video file (mp4, y4m), got "
+                                 f"{video!r} (not there)")
+
+    def open(self, scratch: Path) -> Dataset:
+        return VideoDataset(self.settings["videos"], self.settings["frames"])

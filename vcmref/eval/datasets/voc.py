@@ -29,7 +29,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vcmref.eval.datasets.base import IMAGE_EXTENSIONS, Dataset, DatasetError, Item, listed
+from vcmref.eval.datasets.base import (
+    IMAGE_EXTENSIONS,
+    Dataset,
+    DatasetError,
+    DatasetKind,
+    Item,
+    listed,
+)
+from vcmref.params import Param
+from vcmref.registry import DATASETS
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -156,3 +165,25 @@ def voc_dataset(annotations_dir: str | Path, image_dir: str | Path,
                           height=parsed["height"], annotations=tuple(anns)))
     cats = [{"id": i + 1, "name": n, "supercategory": "none"} for i, n in enumerate(names)]
     return Dataset(items, kind="voc", source=ann_dir, categories=cats)
+
+
+@DATASETS.register("voc")
+class VocKind(DatasetKind):
+    """``dataset.kind: voc``: ``annotations`` (VOC's Annotations/ folder of XML files),
+    ``images`` (JPEGImages/), optional ``class_names`` (default: the 20 VOC classes, ids 1..20
+    in that order)."""
+
+    annotated = True
+    parameters = (Param("annotations", str, doc="the folder of VOC XML files"),
+                  Param("images", str, doc="the image folder"),
+                  Param("class_names", list, optional=True, items=str))
+    required = ("annotations", "images")
+    load = staticmethod(voc_dataset)
+
+    def check_inputs(self) -> None:
+        self.need_folder("annotations", "a folder of VOC XML annotations")
+        self.need_folder("images", "a folder of images")
+
+    def open(self, scratch: Path) -> Dataset:
+        s = self.settings
+        return voc_dataset(s["annotations"], s["images"], s.get("class_names"))

@@ -23,11 +23,14 @@ from vcmref.eval.datasets.base import (
     IMAGE_EXTENSIONS,
     Dataset,
     DatasetError,
+    DatasetKind,
     Item,
     find_images,
     image_size,
     listed,
 )
+from vcmref.params import Param
+from vcmref.registry import DATASETS
 
 
 def parse_yolo_labels(file: str | Path, num_classes: int, width: int, height: int
@@ -109,3 +112,26 @@ def yolo_dataset(images_dir: str | Path, labels_dir: str | Path, class_names: Se
                           annotations=tuple(anns)))
     cats = [{"id": i, "name": n} for i, n in zip(ids, names, strict=True)]
     return Dataset(items, kind="yolo", source=labels_dir, categories=cats)
+
+
+@DATASETS.register("yolo")
+class YoloKind(DatasetKind):
+    """``dataset.kind: yolo``: ``images``, ``labels`` (one .txt per image), ``class_names``
+    and optional ``category_ids`` (default 1..N)."""
+
+    annotated = True
+    parameters = (Param("images", str, doc="the image folder"),
+                  Param("labels", str, doc="the folder of YOLO label files"),
+                  Param("class_names", list, items=str),
+                  Param("category_ids", list, optional=True, items=int))
+    required = ("images", "labels", "class_names")
+    load = staticmethod(yolo_dataset)
+
+    def check_inputs(self) -> None:
+        self.need_folder("images", "a folder of images")
+        self.need_folder("labels", "a folder of YOLO label files")
+
+    def open(self, scratch: Path) -> Dataset:
+        s = self.settings
+        return yolo_dataset(s["images"], s["labels"], s["class_names"],
+                            category_ids=s.get("category_ids"))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from vcmref.anchors.process import ToolError, ToolNotFoundError, run_tool
-from vcmref.anchors.yuv import ChromaFormat, YuvSequence
+from vcmref.media.process import ToolError, ToolNotFoundError, run_tool
+from vcmref.media.yuv import ChromaFormat, YuvSequence
 
 QUIET = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
 _OUTPUT_FORMAT = re.compile(

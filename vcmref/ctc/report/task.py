@@ -1,0 +1,54 @@
+"""Task metrics of a report: COCO mAP of detections on a subset of the ground truth's images."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class GroundTruth:
+    """The ground truth indexed by image, to evaluate subsets of images quickly."""
+
+    def __init__(self, gt: dict[str, Any], iou_type: str):
+        self.gt = gt
+        self.iou_type = iou_type
+        self.images = {img["id"]: img for img in gt.get("images", [])}
+        self.anns: dict[Any, list[dict]] = {}
+        for ann in gt.get("annotations", []):
+            self.anns.setdefault(ann.get("image_id"), []).append(ann)
+        self.by_video: dict[Any, list[Any]] = {}
+        for img in gt.get("images", []):
+            if "video_id" in img:
+                self.by_video.setdefault(img["video_id"], []).append(img["id"])
+
+    def image_ids(self, item: dict[str, Any]) -> list[Any]:
+        """The item's images: the image whose id is the item's, else the images of the video
+        whose id it is."""
+        iid = item.get("id")
+        if iid in self.images:
+            return [iid]
+        return list(self.by_video.get(iid, []))
+
+    def evaluate(self, ids: list[Any], dets: list[dict]) -> tuple[float | None, float | None]:
+        """(mAP, mAP50) of the detections on these images (None when not defined)."""
+        from vcmref.eval.task_metrics import coco_map
+
+        sub = {
+            "info": self.gt.get("info", {}),
+            "categories": self.gt.get("categories", []),
+            "images": [self.images[i] for i in ids],
+            "annotations": [a for i in ids for a in self.anns.get(i, [])],
+        }
+        res = coco_map(sub, dets, iou_type=self.iou_type, image_ids=ids)
+
+        def clean(v: float) -> float | None:
+            return None if v is None or not math.isfinite(v) or v < 0 else float(v)
+
+        return clean(res.map), clean(res.map50)
+
+
+def iou_type(cfg: dict[str, Any]) -> str:
+    task = cfg.get("task")
+    if isinstance(task, dict) and task.get("iou_type") in ("bbox", "segm"):
+        return str(task["iou_type"])
+    return "bbox"
