@@ -232,3 +232,63 @@ def test_cli_anchor_encode_then_decode(tmp_path) -> None:
     assert not (tmp_path / "b.vcm").exists()
     res = runner.invoke(app, ["codecs"])
     assert res.exit_code == 0 and "vvenc" in res.output and "available" in res.output
+
+
+def test_tensor_qp_offsets_code_each_tensor_at_its_own_qp() -> None:
+    """Per-tensor bit allocation: each tensor is its own layer and picture, coded at qp +
+    its offset (read back from the inner bitstream); the normative decoder decodes it."""
+    tensors = _tensors(frames=2)
+    result = encode_feature_anchor(tensors, FeatureAnchorConfig(
+        codec="vvenc", qp=30, tensor_qp_offsets={"p3": 6, "p4": -4}))
+    # layer 0 (p3) for frames 0 and 1, then layer 1 (p4)
+    assert [r.slice_qps for r in result.qp_reports] == [(36,), (36,), (26,), (26,)]
+    assert len(result.picture_sizes) == 2
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
+    assert all(f.layers == [0, 1] for f in decoded.frames)
+    for name, x in decoded.stacked_tensors().items():
+        assert np.array_equal(x, result.tensors[name])
+    plain = encode_feature_anchor(tensors, FeatureAnchorConfig(codec="vvenc", qp=30))
+    err = {name: np.abs(result.tensors[name] - tensors[name]).mean() for name in tensors}
+    err0 = {name: np.abs(plain.tensors[name] - tensors[name]).mean() for name in tensors}
+    assert err["p3"] > err0["p3"] and err["p4"] < err0["p4"]
+
+
+@pytest.mark.parametrize(("cfg", "message"), [
+    ({"tensor_qp_offsets": {"p5": 1}}, "names 'p5', which is not one of the tensors"),
+    ({"tensor_qp_offsets": {"p3": 40}}, "= 70: outside vvenc's [0, 63]"),
+    ({"tensor_qp_offsets": {"p3": 1}, "layers": 2}, "cannot be combined with layers > 1"),
+])
+def test_bad_tensor_qp_offsets_are_refused(cfg, message) -> None:
+    with pytest.raises(EncoderInputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        encode_feature_anchor(_tensors(), FeatureAnchorConfig(codec="vvenc", qp=30, **cfg))
+
+
+def test_max_quantile_clips_the_tail_and_refines_the_bulk() -> None:
+    """The signalled max is the quantile: values above it come back as it; the rest are
+    reconstructed on a finer grid than with the true max; the decoder needs nothing new."""
+    rng = np.random.default_rng(3)
+    x = rng.exponential(0.3, (1, 8, 16, 16)).astype(np.float32)
+    x[0, 0, 0, 0] = 40.0  # one outlier stretches the min/max range
+    full = encode_feature_anchor({"t": x}, FeatureAnchorConfig(codec="vvenc", qp=22))
+    cut = encode_feature_anchor({"t": x}, FeatureAnchorConfig(codec="vvenc", qp=22,
+                                                              max_quantile=0.999))
+    top = float(np.quantile(x, 0.999))
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(cut.stream)
+    y = decoded.stacked_tensors()["t"]
+    assert np.array_equal(y, cut.tensors["t"])
+    assert y.max() <= top * 1.01 and y[0, 0, 0, 0] > 0.9 * top
+    bulk = x < top
+    assert (np.abs(y - x)[bulk].mean()
+            < 0.5 * np.abs(full.tensors["t"] - x)[bulk].mean())
+
+
+def test_quantize_counts_the_samples_clipped_by_max_quantile() -> None:
+    from vcmref.refsw.encoder.encoder import EncoderConfig, build_sps
+
+    x = np.arange(1000, dtype=np.float32).reshape(1, 10, 10, 10)
+    sps = build_sps({"t": x}, EncoderConfig(bit_depth=8))
+    _, _, none = quantize_tensor(x[0], sps)
+    samples, _, clipped = quantize_tensor(x[0], sps, max_quantile=0.99)
+    assert none == 0 and clipped == 9 and samples.max() == 255
+    with pytest.raises(EncoderInputError, match="max_quantile 0.2: expected 0.5 to 1"):
+        quantize_tensor(x[0], sps, max_quantile=0.2)

@@ -64,6 +64,12 @@ class FeatureAnchorConfig:
     hashes: bool = True
     level: int | None = None
     verify_qp: bool = True
+    # Per-tensor QP offsets (non-normative bit allocation): each tensor gets its own layer,
+    # coded as its own picture at qp + offset (tensors not named: offset 0).
+    tensor_qp_offsets: dict[str, int] | None = None
+    # Non-normative range choice: signal this quantile of each tensor (or channel) as its max
+    # and clip above it; None: the true max, as the FCM anchor does.
+    max_quantile: float | None = None
 
 
 @dataclass
@@ -141,8 +147,20 @@ class FeatureAnchor:
 
     def build_sps(self, frames: dict[str, np.ndarray]) -> StreamParameterSet:
         cfg = self.cfg
+        plan = refs = None
+        if cfg.tensor_qp_offsets is not None:
+            unknown = sorted(set(cfg.tensor_qp_offsets) - set(frames))
+            if unknown:
+                raise EncoderInputError(f"tensor_qp_offsets names {unknown[0]!r}, which is not "
+                                        f"one of the tensors ({', '.join(frames)})")
+            if cfg.layers != 1:
+                raise EncoderInputError("tensor_qp_offsets gives each tensor its own layer: "
+                                        "it cannot be combined with layers > 1")
+            plan = [{name: x.shape[1]} for name, x in frames.items()]
+            refs = [[] for _ in plan]
         sps = build_sps(frames, EncoderConfig(bit_depth=cfg.bit_depth, quant=cfg.quant,
-                                              layers=cfg.layers, model_id=cfg.model_id,
+                                              layers=cfg.layers, layer_channels=plan,
+                                              layer_refs=refs, model_id=cfg.model_id,
                                               split_point=cfg.split_point, level=cfg.level))
         sps.entropy_coder = EntropyCoder.INNER_CODEC
         sps.inner_codec = INNER_CODEC_OF_FAMILY[self.codec.family]
@@ -155,6 +173,20 @@ class FeatureAnchor:
             for t, c in zip(present, cols, strict=True):
                 sps.tile_layouts[t].tile_columns[layer] = c
         return sps
+
+    def layer_qp(self, sps: StreamParameterSet, layer: int) -> int:
+        """The inner codec's QP for a layer's pictures: qp, plus the offset of the layer's
+        tensor when per-tensor offsets are given."""
+        offsets = self.cfg.tensor_qp_offsets
+        if offsets is None:
+            return self.cfg.qp
+        (t,) = [t for t, n in enumerate(sps.layers[layer].channels) if n]
+        qp = self.cfg.qp + offsets.get(sps.tensors[t].name, 0)
+        if not 0 <= qp <= self.codec.max_qp:
+            raise EncoderInputError(f"QP {self.cfg.qp} + offset of tensor "
+                                    f"{sps.tensors[t].name!r} = {qp}: outside {self.codec.name}'s "
+                                    f"[0, {self.codec.max_qp}]")
+        return qp
 
     def _sequence(self, pictures: list[np.ndarray], pad_value: int) -> YuvSequence:
         """The pictures as the codec takes them: padded right and below to a size it codes
@@ -187,7 +219,8 @@ class FeatureAnchor:
             fh = FrameHeader(frame_index=f)
             per_tensor = []
             for name in names:
-                s, params, _ = quantize_tensor(frames[name][f], sps)
+                s, params, _ = quantize_tensor(frames[name][f], sps,
+                                               max_quantile=self.cfg.max_quantile)
                 fh.quant.append(params)
                 per_tensor.append(s)
             headers.append(fh)
@@ -198,12 +231,13 @@ class FeatureAnchor:
         encode_s = decode_s = 0.0
         reports = []
         for layer in range(len(sps.layers)):
+            qp = self.layer_qp(sps, layer)
             for first in range(0, n_frames, self.cfg.frames_per_unit):
                 chunk = range(first, min(first + self.cfg.frames_per_unit, n_frames))
                 seq = self._sequence([samples_to_picture(sps, layer, samples[f])
                                       for f in chunk],
                                      int(picture_padding(sps)))
-                coded = self.codec.code(seq, self.cfg.qp, verify_qp=self.cfg.verify_qp)
+                coded = self.codec.code(seq, qp, verify_qp=self.cfg.verify_qp)
                 encode_s += coded.encode_s
                 decode_s += coded.decode_s
                 if coded.qp_report is not None:

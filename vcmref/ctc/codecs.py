@@ -102,6 +102,10 @@ FEATURE_ANCHOR_PARAMETERS = (
     Param("hashes", bool, True),
     Param("level", int, optional=True, choices=tuple(LEVELS)),
     Param("verify_qp", bool, True),
+    Param("tensor_qp_offsets", dict, optional=True,
+          doc="tensor name -> QP offset; each tensor then gets its own picture"),
+    Param("max_quantile", float, optional=True, min=0.5, max=1.0,
+          doc="signal this quantile as the max and clip above it"),
 )
 
 IMAGE_ANCHOR_PARAMETERS = (

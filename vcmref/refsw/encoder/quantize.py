@@ -12,8 +12,13 @@ from vcmref.refsw.quantization import qp_step
 
 
 def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = None,
-                    step: float | None = None) -> tuple[np.ndarray, TensorQuantParams, int]:
-    """(samples int64 (C, H, W), parameters, number of clipped samples) of one frame's tensor."""
+                    step: float | None = None, max_quantile: float | None = None
+                    ) -> tuple[np.ndarray, TensorQuantParams, int]:
+    """(samples int64 (C, H, W), parameters, number of clipped samples) of one frame's tensor.
+
+    `max_quantile` (min/max modes): signal that quantile of the values as the maximum and clip
+    the values above it, so that the sample levels cover the bulk of a heavy-tailed tensor
+    (an encoder choice: the decoder sees ordinary min/max parameters)."""
     mode, bd = sps.quant_mode, sps.sample_bit_depth
     xd = x.astype(np.float64)
     params = TensorQuantParams()
@@ -21,7 +26,14 @@ def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = Non
     if mode.is_minmax:
         per_channel = mode == QuantMode.MINMAX_CHANNEL
         flat = xd.reshape(len(xd), -1) if per_channel else xd.reshape(1, -1)
-        lo, hi = flat.min(axis=1).astype(np.float32), flat.max(axis=1).astype(np.float32)
+        lo = flat.min(axis=1).astype(np.float32)
+        if max_quantile is None:
+            hi = flat.max(axis=1).astype(np.float32)
+        else:
+            if not 0.5 <= max_quantile <= 1:
+                raise EncoderInputError(f"max_quantile {max_quantile}: expected 0.5 to 1")
+            hi = np.quantile(flat, max_quantile, axis=1).astype(np.float32)
+            hi = np.maximum(hi, lo)
         with np.errstate(over="ignore"):
             if not np.isfinite(hi - lo).all():
                 raise EncoderInputError("tensor range max - min overflows float32")
@@ -31,7 +43,8 @@ def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = Non
         span = hi.astype(np.float64)[:, None] - lo64
         safe = np.where(span > 0, span, 1.0)
         q = np.where(span > 0, np.rint((flat - lo64) / safe * levels), 0)
-        return np.clip(q, 0, levels).astype(np.int64).reshape(xd.shape), params, 0
+        clipped = int((q > levels).sum())
+        return np.clip(q, 0, levels).astype(np.int64).reshape(xd.shape), params, clipped
     if mode == QuantMode.UNIFORM_QP:
         if qp is None:
             raise EncoderInputError("uniform QP quantization needs a QP")
