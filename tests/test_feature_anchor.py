@@ -292,3 +292,28 @@ def test_quantize_counts_the_samples_clipped_by_max_quantile() -> None:
     assert none == 0 and clipped == 9 and samples.max() == 255
     with pytest.raises(EncoderInputError, match="max_quantile 0.2: expected 0.5 to 1"):
         quantize_tensor(x[0], sps, max_quantile=0.2)
+
+
+@pytest.mark.parametrize("how", ["mean", "chain"])
+def test_channel_sort_is_signalled_and_decodes(how: str) -> None:
+    from vcmref.anchors.feature_anchor import channel_order
+
+    tensors = _tensors(frames=2)
+    order = channel_order(tensors["p4"], how)
+    assert sorted(order) == list(range(16))
+    if how == "mean":
+        means = tensors["p4"].mean(axis=(0, 2, 3))
+        assert list(means[order]) == sorted(means, reverse=True)
+    result = encode_feature_anchor(tensors, FeatureAnchorConfig(codec="vvenc", qp=30,
+                                                                channel_sort=how))
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(result.stream)
+    assert decoded.sps.tile_layouts[1].channel_order == order
+    for name, x in decoded.stacked_tensors().items():
+        assert np.array_equal(x, result.tensors[name])
+        assert np.abs(x - tensors[name]).max() < 0.5 * np.ptp(tensors[name])
+
+
+def test_unknown_channel_sort_is_refused() -> None:
+    with pytest.raises(EncoderInputError, match="channel_sort 'size': expected one of mean, "
+                       "chain"):
+        encode_feature_anchor(_tensors(), FeatureAnchorConfig(codec="vvenc", channel_sort="size"))

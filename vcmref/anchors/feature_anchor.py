@@ -70,6 +70,10 @@ class FeatureAnchorConfig:
     # Non-normative range choice: signal this quantile of each tensor (or channel) as its max
     # and clip above it; None: the true max, as the FCM anchor does.
     max_quantile: float | None = None
+    # Non-normative packing choice: the order of each tensor's channels in its tile, signalled
+    # in the stream parameter set. None: channel order; "mean": by decreasing mean value;
+    # "chain": each next channel the one closest (mean squared difference) to the last.
+    channel_sort: str | None = None
 
 
 @dataclass
@@ -94,6 +98,32 @@ def equal_width_columns(channels: list[int], heights: list[int], widths: list[in
     """Tile columns per tensor such that tiles share the widest about-square tile's width."""
     target = max(math.ceil(math.sqrt(c)) * w for c, w in zip(channels, widths, strict=True))
     return [max(1, min(c, target // w)) for c, w in zip(channels, widths, strict=True)]
+
+
+CHANNEL_SORTS = ("mean", "chain")
+
+
+def channel_order(x: np.ndarray, how: str) -> list[int]:
+    """A coding order of the channels of x (F, C, H, W) that puts alike channels side by side
+    in the tile, so that the inner codec's intra prediction finds them ("mean" or "chain")."""
+    if how not in CHANNEL_SORTS:
+        raise EncoderInputError(f"channel_sort {how!r}: expected one of "
+                                f"{', '.join(CHANNEL_SORTS)}")
+    flat = np.moveaxis(np.asarray(x, np.float64), 1, 0).reshape(x.shape[1], -1)
+    means = flat.mean(axis=1)
+    if how == "mean":
+        return [int(c) for c in np.argsort(-means, kind="stable")]
+    sq = (flat * flat).sum(axis=1)
+    dist = sq[:, None] + sq[None, :] - 2 * flat @ flat.T
+    order = [int(np.argmax(means))]
+    left = np.ones(len(flat), bool)
+    left[order[0]] = False
+    while left.any():
+        d = np.where(left, dist[order[-1]], np.inf)
+        nxt = int(np.argmin(d))
+        order.append(nxt)
+        left[nxt] = False
+    return order
 
 
 def samples_to_picture(sps: StreamParameterSet, layer: int,
@@ -158,7 +188,11 @@ class FeatureAnchor:
                                         "it cannot be combined with layers > 1")
             plan = [{name: x.shape[1]} for name, x in frames.items()]
             refs = [[] for _ in plan]
+        order = None
+        if cfg.channel_sort is not None:
+            order = {name: channel_order(x, cfg.channel_sort) for name, x in frames.items()}
         sps = build_sps(frames, EncoderConfig(bit_depth=cfg.bit_depth, quant=cfg.quant,
+                                              channel_order=order,
                                               layers=cfg.layers, layer_channels=plan,
                                               layer_refs=refs, model_id=cfg.model_id,
                                               split_point=cfg.split_point, level=cfg.level))

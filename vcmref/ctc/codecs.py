@@ -106,6 +106,8 @@ FEATURE_ANCHOR_PARAMETERS = (
           doc="tensor name -> QP offset; each tensor then gets its own picture"),
     Param("max_quantile", float, optional=True, min=0.5, max=1.0,
           doc="signal this quantile as the max and clip above it"),
+    Param("channel_sort", str, optional=True, choices=("mean", "chain"),
+          doc="order of the channels in the tiles"),
 )
 
 IMAGE_ANCHOR_PARAMETERS = (
