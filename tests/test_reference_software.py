@@ -173,6 +173,17 @@ def test_env_var_locates_binaries(tmp_path: Path, monkeypatch) -> None:
     assert codec.decoder_exe() == str(tmp_path / "DecoderApp")
 
 
+def test_codecs_name_the_binaries_a_run_records(tmp_path: Path) -> None:
+    """A CTC run's provenance lists each codec's external programs (none for ffmpeg's)."""
+    _script(tmp_path, "EncoderApp", "exit 0\n")
+    _script(tmp_path, "DecoderApp", "exit 0\n")
+    assert get_codec("vtm", bin_dir=tmp_path).binaries() == [
+        str(tmp_path / "EncoderApp"), str(tmp_path / "DecoderApp")]
+    assert get_codec("vvenc").binaries() == []
+    with pytest.raises(ToolNotFoundError, match="TAppEncoder"):
+        get_codec("hm", bin_dir=tmp_path).binaries()
+
+
 def test_failing_encoder_keeps_stderr_and_status(tmp_path: Path) -> None:
     _script(tmp_path, "EncoderApp", "echo 'Error: unknown option Foo' >&2\nexit 3\n")
     codec = get_codec("vtm", bin_dir=tmp_path, intra_period=0)

@@ -100,6 +100,11 @@ class VideoCodec(ABC):
     # name, type, range or choices, default (a test checks them against the signature).
     options: ClassVar[tuple[Param, ...]] = ()
 
+    def binaries(self) -> list[str]:
+        """The external programs this codec runs besides the bundled ffmpeg (for a run's
+        provenance); finding them may raise ToolNotFoundError."""
+        return []
+
     @abstractmethod
     def check_available(self) -> None:
         """Raise ToolNotFoundError, saying what to install or configure, if the tools are absent."""

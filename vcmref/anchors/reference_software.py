@@ -191,6 +191,9 @@ class ReferenceSoftwareCodec(VideoCodec):
         where = f"in {self.bin_dir}" if self.bin_dir else "on PATH"
         raise ToolNotFoundError(f"{self.software} {' or '.join(names)} not found {where}; {hint}")
 
+    def binaries(self) -> list[str]:
+        return [self.encoder_exe(), self.decoder_exe()]
+
     def encoder_exe(self) -> str:
         return self._find(self.encoder_names)
 
@@ -403,6 +406,9 @@ class X265CliCodec(VideoCodec):
         self.preset, self.intra_period, self.lossless = preset, intra_period, bool(lossless)
         self.threads, self.decoder, self.timeout = threads, decoder, timeout
         self.bin_dir = str(bin_dir) if bin_dir is not None else None
+
+    def binaries(self) -> list[str]:
+        return [self.x265_exe(), *([d] if (d := self.dec265_exe()) else [])]
 
     def x265_exe(self) -> str:
         return find_tool("x265", self.bin_dir, hint="install x265 (Debian/Ubuntu: apt-get "

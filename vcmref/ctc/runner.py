@@ -270,18 +270,17 @@ def _encoders(cfg: CtcConfig) -> dict[str, Any]:
 
     for name, codec in cfg.codecs.items():
         inner = codec.params.get("codec")
-        if inner not in ("vtm", "hm", "x265-cli"):
+        if inner is None:  # not an anchor codec kind
             continue
         entry: dict[str, Any] = {"codec": inner,
                                  "options": codec.params.get("codec_options", {})}
         try:
-            tool = get_codec(inner, **codec.params.get("codec_options", {}))
-            exes = [getattr(tool, m)() for m in ("encoder_exe", "decoder_exe", "x265_exe")
-                    if hasattr(tool, m)]
-            entry["binaries"] = [str(e) for e in exes if e]
+            entry["binaries"] = [str(e) for e in get_codec(
+                inner, **codec.params.get("codec_options", {})).binaries()]
         except VcmrefError as e:
             entry["error"] = str(e)
-        out[name] = entry
+        if entry.get("binaries") != []:  # ffmpeg's codecs are covered above
+            out[name] = entry
     return out
 
 
