@@ -317,3 +317,36 @@ def test_unknown_channel_sort_is_refused() -> None:
     with pytest.raises(EncoderInputError, match="channel_sort 'size': expected one of mean, "
                        "chain"):
         encode_feature_anchor(_tensors(), FeatureAnchorConfig(codec="vvenc", channel_sort="size"))
+
+
+def test_tensor_range_offsets_coarsen_one_tensor_inside_one_picture() -> None:
+    """A range widened by 2^(6/6) = 2 puts the tensor's samples in the lower half of the
+    levels (one picture, one QP, ordinary min/max in the stream) and coarsens it alone."""
+    tensors = _tensors()
+    plain = encode_feature_anchor(tensors, FeatureAnchorConfig(codec="vvenc", qp=24))
+    wide = encode_feature_anchor(tensors, FeatureAnchorConfig(
+        codec="vvenc", qp=24, tensor_range_offsets={"p3": 6}))
+    assert len(wide.picture_sizes) == 1 and [r.slice_qps for r in wide.qp_reports] == [(24,)]
+    decoded = Decoder(inner_decoder=decode_inner_pictures).decode(wide.stream)
+    coded, _, _ = quantize_tensor(tensors["p3"][0], decoded.sps, range_scale=2.0)
+    assert coded.max() in (511, 512)  # 1023 / 2, rounded: the lower half of the levels
+    samples = decoded.frames[0].samples  # the same, plus the inner codec's error
+    assert samples["p3"].max() < 600 and samples["p4"].max() > 1000
+    for name, x in decoded.stacked_tensors().items():
+        assert np.array_equal(x, wide.tensors[name])
+
+    def err(result, name):
+        return float(np.abs(result.tensors[name] - tensors[name]).mean())
+
+    assert err(wide, "p3") > 1.3 * err(plain, "p3")
+    assert err(wide, "p4") == pytest.approx(err(plain, "p4"), rel=0.2)
+
+
+@pytest.mark.parametrize(("offsets", "message"), [
+    ({"p9": 6}, "names 'p9', which is not one of the tensors"),
+    ({"p3": -6}, r"tensor_range_offsets\['p3'\] -6: expected an integer from 0 to 60"),
+])
+def test_bad_tensor_range_offsets_are_refused(offsets, message) -> None:
+    with pytest.raises(EncoderInputError, match=message):
+        encode_feature_anchor(_tensors(), FeatureAnchorConfig(codec="vvenc",
+                                                              tensor_range_offsets=offsets))

@@ -74,6 +74,10 @@ class FeatureAnchorConfig:
     # in the stream parameter set. None: channel order; "mean": by decreasing mean value;
     # "chain": each next channel the one closest (mean squared difference) to the last.
     channel_sort: str | None = None
+    # Non-normative bit allocation inside one picture: tensor name -> o >= 0; the tensor's
+    # signalled range is widened by 2^(o/6), so that at one QP its samples are coded as if
+    # at QP + o (lower the QP to keep the others' quality).
+    tensor_range_offsets: dict[str, int] | None = None
 
 
 @dataclass
@@ -208,6 +212,20 @@ class FeatureAnchor:
                 sps.tile_layouts[t].tile_columns[layer] = c
         return sps
 
+    def range_scales(self, frames: dict[str, np.ndarray]) -> dict[str, float]:
+        """Each tensor's range widening 2^(o/6) from tensor_range_offsets (1 when absent)."""
+        offsets = self.cfg.tensor_range_offsets or {}
+        unknown = sorted(set(offsets) - set(frames))
+        if unknown:
+            raise EncoderInputError(f"tensor_range_offsets names {unknown[0]!r}, which is not "
+                                    f"one of the tensors ({', '.join(frames)})")
+        bad = {k: o for k, o in offsets.items() if not (isinstance(o, int) and 0 <= o <= 60)}
+        if bad:
+            name, o = next(iter(bad.items()))
+            raise EncoderInputError(f"tensor_range_offsets[{name!r}] {o!r}: expected an "
+                                    f"integer from 0 to 60")
+        return {name: 2.0 ** (offsets.get(name, 0) / 6) for name in frames}
+
     def layer_qp(self, sps: StreamParameterSet, layer: int) -> int:
         """The inner codec's QP for a layer's pictures: qp, plus the offset of the layer's
         tensor when per-tensor offsets are given."""
@@ -247,6 +265,7 @@ class FeatureAnchor:
             raise EncoderInputError("tensors have different frame counts")
         n_frames = counts.pop()
         sps = self.build_sps(frames)
+        range_scales = self.range_scales(frames)
         names = list(frames)
         headers, samples = [], []
         for f in range(n_frames):
@@ -254,7 +273,8 @@ class FeatureAnchor:
             per_tensor = []
             for name in names:
                 s, params, _ = quantize_tensor(frames[name][f], sps,
-                                               max_quantile=self.cfg.max_quantile)
+                                               max_quantile=self.cfg.max_quantile,
+                                               range_scale=range_scales[name])
                 fh.quant.append(params)
                 per_tensor.append(s)
             headers.append(fh)

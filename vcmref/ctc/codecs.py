@@ -108,6 +108,8 @@ FEATURE_ANCHOR_PARAMETERS = (
           doc="signal this quantile as the max and clip above it"),
     Param("channel_sort", str, optional=True, choices=("mean", "chain"),
           doc="order of the channels in the tiles"),
+    Param("tensor_range_offsets", dict, optional=True,
+          doc="tensor name -> QP-like offset >= 0, by widening its signalled range"),
 )
 
 IMAGE_ANCHOR_PARAMETERS = (

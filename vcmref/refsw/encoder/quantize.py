@@ -12,13 +12,17 @@ from vcmref.refsw.quantization import qp_step
 
 
 def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = None,
-                    step: float | None = None, max_quantile: float | None = None
-                    ) -> tuple[np.ndarray, TensorQuantParams, int]:
+                    step: float | None = None, max_quantile: float | None = None,
+                    range_scale: float = 1.0) -> tuple[np.ndarray, TensorQuantParams, int]:
     """(samples int64 (C, H, W), parameters, number of clipped samples) of one frame's tensor.
 
     `max_quantile` (min/max modes): signal that quantile of the values as the maximum and clip
     the values above it, so that the sample levels cover the bulk of a heavy-tailed tensor
-    (an encoder choice: the decoder sees ordinary min/max parameters)."""
+    (an encoder choice: the decoder sees ordinary min/max parameters). `range_scale` >= 1
+    (min/max modes) signals max' = min + (max - min) * range_scale, so that the samples use
+    only the lower 1/range_scale of the levels: a coarser grid for this tensor when an inner
+    codec codes all tensors in one picture at one QP (a range scale of 2^(o/6) acts like a QP
+    offset of o for this tensor)."""
     mode, bd = sps.quant_mode, sps.sample_bit_depth
     xd = x.astype(np.float64)
     params = TensorQuantParams()
@@ -34,6 +38,11 @@ def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = Non
                 raise EncoderInputError(f"max_quantile {max_quantile}: expected 0.5 to 1")
             hi = np.quantile(flat, max_quantile, axis=1).astype(np.float32)
             hi = np.maximum(hi, lo)
+        if range_scale != 1.0:
+            if not 1.0 <= range_scale <= 2.0 ** 10:
+                raise EncoderInputError(f"range_scale {range_scale}: expected 1 to 1024")
+            with np.errstate(over="ignore"):
+                hi = (lo + (hi - lo) * np.float32(range_scale)).astype(np.float32)
         with np.errstate(over="ignore"):
             if not np.isfinite(hi - lo).all():
                 raise EncoderInputError("tensor range max - min overflows float32")
