@@ -12,50 +12,14 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
+from ctc_docs import image_codecs_doc, write_images
 
 from vcmref.ctc.config import ConfigError, load_config
 from vcmref.ctc.runner import run
 
 UNSET = "VCMREF_TEST_SURELY_UNSET_VARIABLE"
-
-
-def _images(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    y, x = np.mgrid[:32, :48]
-    rgb = np.stack([x * 5 % 256, y * 7 % 256, (x + y) % 256], -1).astype(np.uint8)
-    Image.fromarray(rgb).save(folder / "img0.png")
-    return folder
-
-
-def _image_doc(images: Path) -> dict:
-    return {
-        "name": "tiny",
-        "dataset": {"kind": "folder", "images": str(images)},
-        "metrics": ["psnr_rgb"],
-        "anchor": "hevc",
-        "codecs": {
-            "hevc": {
-                "kind": "image-anchor",
-                "rate_parameter": "qp",
-                "points": [32, 37],
-                "params": {
-                    "codec": "x265",
-                    "bit_depth": 8,
-                    "codec_options": {"preset": "ultrafast"},
-                },
-            },
-            "vcmref": {
-                "kind": "vcmref-image",
-                "rate_parameter": "step",
-                "points": [8, 16],
-                "params": {"quant": "step", "bit_depth": 9},
-            },
-        },
-    }
 
 
 def _feature_doc(images: Path, model: Path) -> dict:
@@ -138,8 +102,9 @@ CASES = {
 
 
 def _config(tmp_path: Path, which: str, overrides: list[str]) -> tuple[Path, list[str]]:
-    images = _images(tmp_path / "img")
-    doc = _image_doc(images) if which == "image" else _feature_doc(images, tmp_path / "model.onnx")
+    images = write_images(tmp_path / "img")
+    doc = (image_codecs_doc(images, [32, 37], [8, 16]) if which == "image"
+           else _feature_doc(images, tmp_path / "model.onnx"))
     if which == "features":
         (tmp_path / "model.onnx").write_bytes(b"not looked at before the jobs run")
     path = tmp_path / "cfg.yaml"

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
+from ctc_docs import image_codecs_doc, write_images
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds the run's processes in /proc"
@@ -24,38 +23,9 @@ pytestmark = pytest.mark.skipif(
 
 def _config(tmp_path: Path) -> Path:
     """4 images x 2 quick codecs x 4 points: 32 jobs, some seconds on two workers."""
-    images = tmp_path / "img"
-    images.mkdir()
-    y, x = np.mgrid[:128, :160]
-    for k in range(4):
-        rgb = np.stack([(x * (3 + k)) % 256, (y * 5 + 40 * k) % 256, (x + y) % 256], -1)
-        Image.fromarray(rgb.astype(np.uint8)).save(images / f"img{k}.png")
-    doc = {
-        "name": "tiny",
-        "dataset": {"kind": "folder", "images": str(images)},
-        "metrics": ["psnr_rgb"],
-        "anchor": "hevc",
-        "codecs": {
-            "hevc": {
-                "kind": "image-anchor",
-                "rate_parameter": "qp",
-                "points": [27, 32, 37, 42],
-                "params": {
-                    "codec": "x265",
-                    "bit_depth": 8,
-                    "codec_options": {"preset": "ultrafast"},
-                },
-            },
-            "vcmref": {
-                "kind": "vcmref-image",
-                "rate_parameter": "step",
-                "points": [4, 8, 16, 32],
-                "params": {"quant": "step", "bit_depth": 9},
-            },
-        },
-    }
+    images = write_images(tmp_path / "img", count=4, height=128, width=160)
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(image_codecs_doc(images, [27, 32, 37, 42], [4, 8, 16, 32])))
     return path
 
 

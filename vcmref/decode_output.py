@@ -32,9 +32,7 @@ class NpzSpool:
 
     def add(self, name: str, frame: np.ndarray) -> None:
         """Append one frame of array `name` (every frame of a name has one shape and dtype)."""
-        if name not in self._parts:
-            self._parts[name] = (tempfile.TemporaryFile(), frame.dtype, frame.shape)  # noqa: SIM115
-            self.frames[name] = 0
+        self.declare(name, frame.dtype, frame.shape)
         spool, dtype, shape = self._parts[name]
         if frame.dtype != dtype or frame.shape != shape:
             raise ValueError(f"{name}: frame of {frame.dtype} {frame.shape}, expected "

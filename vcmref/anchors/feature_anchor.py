@@ -104,6 +104,14 @@ def equal_width_columns(channels: list[int], heights: list[int], widths: list[in
     return [max(1, min(c, target // w)) for c, w in zip(channels, widths, strict=True)]
 
 
+def _check_tensor_names(option: str, per_tensor: dict[str, object],
+                        frames: dict[str, np.ndarray]) -> None:
+    unknown = sorted(set(per_tensor) - set(frames))
+    if unknown:
+        raise EncoderInputError(f"{option} names {unknown[0]!r}, which is not one of the "
+                                f"tensors ({', '.join(frames)})")
+
+
 CHANNEL_SORTS = ("mean", "chain")
 
 
@@ -183,10 +191,7 @@ class FeatureAnchor:
         cfg = self.cfg
         plan = refs = None
         if cfg.tensor_qp_offsets is not None:
-            unknown = sorted(set(cfg.tensor_qp_offsets) - set(frames))
-            if unknown:
-                raise EncoderInputError(f"tensor_qp_offsets names {unknown[0]!r}, which is not "
-                                        f"one of the tensors ({', '.join(frames)})")
+            _check_tensor_names("tensor_qp_offsets", cfg.tensor_qp_offsets, frames)
             if cfg.layers != 1:
                 raise EncoderInputError("tensor_qp_offsets gives each tensor its own layer: "
                                         "it cannot be combined with layers > 1")
@@ -215,10 +220,7 @@ class FeatureAnchor:
     def range_scales(self, frames: dict[str, np.ndarray]) -> dict[str, float]:
         """Each tensor's range widening 2^(o/6) from tensor_range_offsets (1 when absent)."""
         offsets = self.cfg.tensor_range_offsets or {}
-        unknown = sorted(set(offsets) - set(frames))
-        if unknown:
-            raise EncoderInputError(f"tensor_range_offsets names {unknown[0]!r}, which is not "
-                                    f"one of the tensors ({', '.join(frames)})")
+        _check_tensor_names("tensor_range_offsets", offsets, frames)
         bad = {k: o for k, o in offsets.items() if not (isinstance(o, int) and 0 <= o <= 60)}
         if bad:
             name, o = next(iter(bad.items()))

@@ -66,10 +66,6 @@ def get_codec(name: str, **options: object) -> VideoCodec:
     return _build(codec_class(name), "codec", name, options)
 
 
-def image_codec_names() -> list[str]:
-    return IMAGE_CODECS.names()
-
-
 def get_image_codec(name: str, **options: object):
     """The image codec registered as `name`, built with `options` (its class's keywords)."""
     return _build(_lookup(IMAGE_CODECS, name), "image codec", name, options)

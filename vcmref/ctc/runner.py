@@ -35,7 +35,6 @@ from vcmref.errors import VcmrefError
 from vcmref.registry import DATASETS, METRICS, TASKS
 
 PHASES = ("all", "encode", "evaluate")
-CONFIG_FILE = RunLayout.CONFIG_FILE
 
 
 @dataclass
@@ -124,11 +123,6 @@ def dataset_of(run_dir: Path):
 def model_of(run_dir: Path):
     """The run's task model, loaded once per process."""
     return _state(run_dir).model
-
-
-def features_of(run_dir: Path, item) -> dict[str, np.ndarray]:
-    """The item's uncompressed split tensors, computed once per run and cached."""
-    return _state(run_dir).features(item)
 
 
 def open_dataset(cfg: CtcConfig, run_dir: Path):

@@ -18,8 +18,6 @@ from __future__ import annotations
 from abc import ABC
 from typing import Any, ClassVar
 
-CODEC_INPUTS = ("image", "video", "features")
-
 
 class Metric(ABC):  # noqa: B024  (the methods it needs are named by `inputs`)
     """A metric of a CTC config (see the module docstring)."""

@@ -143,7 +143,7 @@ class _FrameUnits:
         return self.units[UnitType.INNER_CODEC_DATA]
 
 
-_DEQUANT_CHUNK_SAMPLES = 1 << 20  # dequantize this many samples at a time (bounds scratch)
+_DEQUANT_CHUNK_SAMPLES = 1 << 20  # dequantize and hash this many samples at a time
 
 
 INNER_CODEC_NAMES = {InnerCodec.H266_VVC: "H.266/VVC", InnerCodec.H265_HEVC: "H.265/HEVC"}
@@ -161,7 +161,8 @@ def no_inner_decoder(codec: InnerCodec, data: bytes, width: int, height: int,
 
 def _dequant_chunks(channels: tuple[int, ...], height: int,
                     width: int) -> Iterator[tuple[np.ndarray, slice]]:
-    """(channel indices, row slice) blocks of at most about _DEQUANT_CHUNK_SAMPLES samples."""
+    """(channel indices, row slice) blocks of at most about _DEQUANT_CHUNK_SAMPLES samples, in
+    channel order and, within a channel, row order (the order of the layer hash)."""
     per_group = _DEQUANT_CHUNK_SAMPLES // (height * width)
     if per_group >= 1:
         for a in range(0, len(channels), per_group):
@@ -171,6 +172,9 @@ def _dequant_chunks(channels: tuple[int, ...], height: int,
     for c in channels:
         for y in range(0, height, rows):
             yield np.asarray([c]), slice(y, y + rows)
+
+
+_Pending = dict[int, tuple[deque, Unit]]
 
 
 class FrameStream:
@@ -206,7 +210,6 @@ class Decoder:
         self.max_layers = max_layers
         self.verify_hashes = verify_hashes
         self.inner_decoder = inner_decoder or no_inner_decoder
-        self._pending: dict[int, tuple[deque[np.ndarray], Unit]] = {}
 
     def decode(self, data: bytes) -> DecodeResult:
         """Decode the whole stream; every frame is held (see `frames` for one at a time)."""
@@ -226,7 +229,9 @@ class Decoder:
         last_index: int | None = None
         current: _FrameUnits | None = None
         ended = False
-        self._pending = {}
+        # pictures an inner_codec_data unit decoded for later frames, per layer: the stream's
+        # only state across frames
+        pending: _Pending = {}
         for unit in iter_units(data):
             if ended:
                 raise BitstreamError("unit after end_of_stream", unit=unit.label,
@@ -265,7 +270,7 @@ class Decoder:
                 continue
             if utype == UnitType.FRAME_HEADER:
                 if current is not None:
-                    yield self._decode_frame(sps, current)
+                    yield self._decode_frame(sps, current, pending)
                     last_index = current.header.frame_index
                     current = None
                 fh = _parse(data, unit, row, sps)
@@ -284,8 +289,8 @@ class Decoder:
         if sps is None:
             raise BitstreamError("stream has no stream parameter set", unit="stream")
         if current is not None:
-            yield self._decode_frame(sps, current)
-        for layer, (left, unit) in self._pending.items():
+            yield self._decode_frame(sps, current, pending)
+        for layer, (left, unit) in pending.items():
             if left:
                 raise BitstreamError(f"inner_data holds {len(left)} more pictures of layer "
                                      f"{layer} than frames follow it", unit=unit.label,
@@ -316,11 +321,12 @@ class Decoder:
                                  bit_offset=8 * unit.byte_offset)
         store[key] = (content, unit)
 
-    def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits) -> DecodedFrame:
+    def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits,
+                      pending: _Pending) -> DecodedFrame:
         label = fr.unit.label
         present = sorted({k[0] for k in fr.models} | {k[0] for k in fr.data}
                          | set(fr.hashes) | set(fr.inner)
-                         | {k for k, (left, _) in self._pending.items() if left})
+                         | {k for k, (left, _) in pending.items() if left})
         for layer in present:
             for ref in sps.layers[layer].ref_layers:
                 if ref not in present:
@@ -334,8 +340,8 @@ class Decoder:
         hashes_checked = 0
         for layer in present:
             if sps.entropy_coder == EntropyCoder.INNER_CODEC:
-                place_picture(self._next_picture(sps, fr, layer), sps, layer, samples)
-            planes = []
+                place_picture(self._next_picture(sps, fr, layer, pending), sps, layer, samples)
+            tiles = []  # (tensor, geometry) of the layer, in hash order
             for t, ti in enumerate(sps.tensors):
                 geom = tile_geometry(sps, t, layer)
                 if geom is None:
@@ -355,10 +361,13 @@ class Decoder:
                         raise BitstreamError(f"tensor {t}: {e.reason}", unit=label,
                                              element=e.element,
                                              bit_offset=fr.unit.payload_bit_offset) from None
-                planes.extend(samples[ti.name][c] for c in geom.channels)
+                tiles.append((ti, geom))
             if layer in fr.hashes and self.verify_hashes:
                 dh, hunit = fr.hashes[layer]
-                digest = layer_samples_md5(planes)
+                # chunks made as the hash consumes them: one chunk's copy at a time
+                digest = layer_samples_md5(
+                    samples[ti.name][chans, rows] for ti, geom in tiles
+                    for chans, rows in _dequant_chunks(geom.channels, ti.height, ti.width))
                 if digest != dh.digest:
                     raise BitstreamError(
                         f"decoded samples of frame {fr.header.frame_index} layer {layer} have "
@@ -367,10 +376,11 @@ class Decoder:
                 hashes_checked += 1
         return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked)
 
-    def _next_picture(self, sps: StreamParameterSet, fr: _FrameUnits, layer: int) -> np.ndarray:
+    def _next_picture(self, sps: StreamParameterSet, fr: _FrameUnits, layer: int,
+                      pending: _Pending) -> np.ndarray:
         """The layer's picture for this frame: decoded from the frame's inner_codec_data unit,
         or the next one left over from the last such unit of the layer."""
-        left, _ = self._pending.get(layer, (deque(), fr.unit))
+        left, _ = pending.get(layer, (deque(), fr.unit))
         where = f"frame {fr.header.frame_index} layer {layer}"
         if layer in fr.inner:
             ic, unit = fr.inner[layer]
@@ -398,7 +408,7 @@ class Decoder:
                                      f"{sps.picture_bit_depth}-bit range", unit=unit.label,
                                      element="inner_data")
             left = deque(pictures)
-            self._pending[layer] = (left, unit)
+            pending[layer] = (left, unit)
         if not left:
             raise BitstreamError(f"{where}: no inner_codec_data carries its picture",
                                  unit=fr.unit.label, element="unit_type")

@@ -253,6 +253,9 @@ def _fit_units_to_level(sps: StreamParameterSet, explicit: bool) -> None:
         sps.tile_layouts[t].rows_per_unit = limit // width
 
 
+_KEPT_TOKEN_SAMPLES = 1 << 21  # tokens of a tile kept between the encoder's two passes
+
+
 def weights_from_counts(counts: np.ndarray) -> list[list[int] | None]:
     """Per context, token weights whose normalized frequencies approximate the counts
     (None for a context that never occurs); trailing zero weights are dropped."""
@@ -339,11 +342,19 @@ class Encoder:
         offset = self.tile_offset(sps, samples[list(geom.channels)])
         n_ctx, n_tok = num_contexts(sps), num_tokens(sps)
         counts = np.zeros((n_ctx, n_tok), dtype=np.int64)
-        # Two passes, tokens recomputed in the second, so memory scales with one unit.
+        # Two passes: the model needs the whole tile's counts first. The second reuses the
+        # tokens of the first up to _KEPT_TOKEN_SAMPLES and recomputes the rest, so memory
+        # stays bounded for large tiles without tokenizing small ones twice.
+        kept: dict[int, tuple] = {}
+        held = 0
         for unit_idx in range(geom.num_units):
-            sched, tok, ctx, _, _ = self._unit_tokens(sps, geom, unit_idx, samples, offset)
+            tokens = self._unit_tokens(sps, geom, unit_idx, samples, offset)
+            tok, ctx = tokens[1], tokens[2]
             counts += np.bincount(ctx * n_tok + tok, minlength=n_ctx * n_tok).reshape(
                 n_ctx, n_tok)
+            if held + len(tok) <= _KEPT_TOKEN_SAMPLES:
+                kept[unit_idx] = tokens
+                held += len(tok)
         model = TileModel(f, t, offset, self.tile_weights(counts))
         units = [serialize_unit(tile_model, UnitType.TILE_MODEL, layer, model, sps)]
         freq, cum = model_tables(model, sps)
@@ -352,8 +363,8 @@ class Encoder:
             cost = np.where(freq > 0, np.log2(PROB_SCALE / np.maximum(freq, 1)), 0.0)
         self.report.ideal_bits += float((counts * cost).sum())
         for unit_idx in range(geom.num_units):
-            sched, tok, ctx, raw_len, raw_val = self._unit_tokens(sps, geom, unit_idx, samples,
-                                                                  offset)
+            sched, tok, ctx, raw_len, raw_val = kept.pop(unit_idx, None) or self._unit_tokens(
+                sps, geom, unit_idx, samples, offset)
             ans = encode_unit_tokens(tok, ctx, raw_len, raw_val, sched, tables)
             du = DataUnit(f, t, unit_idx, ans)
             units.append(serialize_unit(data_unit, UnitType.DATA_UNIT, layer, du, sps))
