@@ -308,8 +308,12 @@ def decode(
                                                 "tile layout's 2-D frames (.npz)")] = None,
     layers: Annotated[int | None, typer.Option(help="decode only layers 0..N-1")] = None,
     no_verify_hash: Annotated[bool, typer.Option("--no-verify-hash")] = False,
+    no_restoration: Annotated[bool, typer.Option(
+        "--no-restoration", help="write the decoded tensors (the conformance point) even when "
+        "the stream names a restoration model")] = False,
 ) -> None:
-    """Decode a stream (normative decoder); checks decoded-data hashes when present."""
+    """Decode a stream (normative decoder); checks decoded-data hashes when present. When the
+    stream names a restoration model (spec clause 8), -o gets the restored tensors."""
 
     def go() -> None:
         from vcmref.decode_output import DecodeOutputs
@@ -340,14 +344,26 @@ def decode(
                 layer_sets.add(tuple(f.layers))
                 yield f
 
-        count = outputs.write_all(decoded.sps, tally(decoded))
+        restored_by: list = []  # the model, found at the first frame
+
+        def restore(tensors):
+            from vcmref.refsw.restoration import find_model
+
+            if decoded.restoration is None or no_restoration:
+                return tensors
+            if not restored_by:
+                restored_by.append(find_model(decoded.restoration.model_sha256))
+            return restored_by[0].restore(tensors)
+
+        count = outputs.write_all(decoded.sps, tally(decoded), restore)
         dt = time.perf_counter() - t0
         sets = sorted(layer_sets)
         typer.echo(f"{output or raw_samples or raw_values}: {count} frames, layers "
                    f"{', '.join(map(str, sets[0])) if len(sets) == 1 else sets}"
                    f", {checked} hashes verified, decoded and written in {dt:.3f} s"
                    + (f"; skipped {len(decoded.skipped_units)} reserved units"
-                      if decoded.skipped_units else ""))
+                      if decoded.skipped_units else "")
+                   + (f"; tensors restored with {restored_by[0].name}" if restored_by else ""))
 
     _run(go)
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -117,9 +117,11 @@ class DecodeOutputs:
         return [s for s in (self.tensors, self.samples, self.tile_frames, self.raw_samples,
                             self.raw_values) if s is not None]
 
-    def write_all(self, sps, frames: Iterable) -> int:
+    def write_all(self, sps, frames: Iterable, restore: Callable | None = None) -> int:
         """Spool every frame of `frames` (decoded frames of a stream with parameter set
-        `sps`), then write the outputs; returns the number of frames."""
+        `sps`), then write the outputs; returns the number of frames. `restore` maps a
+        frame's tensors to the tensors output (restoration, clause 8); the other outputs are
+        the conformance point's."""
         from vcmref.conformance.suite import frame_samples_bytes, frame_values_bytes
         from vcmref.refsw.tiles import tile_frame, tile_geometry
 
@@ -139,9 +141,12 @@ class DecodeOutputs:
                     self.tile_frames.declare(name, np.int32, (geom.height, geom.width))
             count = 0
             for frame in frames:
+                tensors = frame.tensors
+                if self.tensors is not None and restore is not None:
+                    tensors = restore(tensors)
                 for ti in sps.tensors:
                     if self.tensors is not None:
-                        self.tensors.add(ti.name, frame.tensors[ti.name])
+                        self.tensors.add(ti.name, tensors[ti.name])
                     if self.samples is not None:
                         self.samples.add(ti.name, frame.samples[ti.name])
                 if self.raw_samples is not None:

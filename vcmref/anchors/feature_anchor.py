@@ -22,9 +22,11 @@ from vcmref.bitstream.frame_units import (
     DataHash,
     FrameHeader,
     InnerCodecData,
+    RestorationModelRef,
     data_hash,
     frame_header,
     inner_codec_data,
+    restoration_model,
 )
 from vcmref.bitstream.parameter_sets import (
     EntropyCoder,
@@ -78,6 +80,9 @@ class FeatureAnchorConfig:
     # signalled range is widened by 2^(o/6), so that at one QP its samples are coded as if
     # at QP + o (lower the QP to keep the others' quality).
     tensor_range_offsets: dict[str, int] | None = None
+    # Feature restoration after decoding (clause 8): a shipped model's name or a model file,
+    # named in the stream by its SHA-256; None: none.
+    restoration: str | None = None
 
 
 @dataclass
@@ -85,7 +90,7 @@ class FeatureAnchorResult:
     """The stream, the tensors a decoder reconstructs from it, and what the coding cost."""
 
     stream: bytes
-    tensors: dict[str, np.ndarray]  # float32 (F, C, H, W), as decoded
+    tensors: dict[str, np.ndarray]  # float32 (F, C, H, W), as decoded (before restoration)
     inner_bytes: int
     encode_s: float  # the inner encoder's time
     decode_s: float  # the inner decoder's time
@@ -228,6 +233,22 @@ class FeatureAnchor:
                                     f"integer from 0 to 60")
         return {name: 2.0 ** (offsets.get(name, 0) / 6) for name in frames}
 
+    def restoration_unit(self, sps: StreamParameterSet) -> list[bytes]:
+        """The restoration_model unit naming cfg.restoration (checked against the tensors),
+        or nothing."""
+        if self.cfg.restoration is None:
+            return []
+        from vcmref.refsw.restoration import RestorationError, resolve_model
+
+        try:
+            model = resolve_model(self.cfg.restoration)
+            model.check_shapes({ti.name: (ti.channels, ti.height, ti.width)
+                                for ti in sps.tensors})
+        except RestorationError as e:
+            raise EncoderInputError(str(e)) from None
+        ref = RestorationModelRef(model_sha256=model.sha256)
+        return [serialize_unit(restoration_model, UnitType.RESTORATION_MODEL, 0, ref, sps)]
+
     def layer_qp(self, sps: StreamParameterSet, layer: int) -> int:
         """The inner codec's QP for a layer's pictures: qp, plus the offset of the layer's
         tensor when per-tensor offsets are given."""
@@ -267,6 +288,7 @@ class FeatureAnchor:
             raise EncoderInputError("tensors have different frame counts")
         n_frames = counts.pop()
         sps = self.build_sps(frames)
+        restoration = self.restoration_unit(sps)
         range_scales = self.range_scales(frames)
         names = list(frames)
         headers, samples = [], []
@@ -306,7 +328,8 @@ class FeatureAnchor:
                 inner_units[(first, layer)] = serialize_unit(
                     inner_codec_data, UnitType.INNER_CODEC_DATA, layer, unit, sps)
         out = [write_signature(),
-               serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
+               serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps),
+               *restoration]
         tensors_out = {ti.name: np.zeros((n_frames, ti.channels, ti.height, ti.width),
                                          np.float32) for ti in sps.tensors}
         try:

@@ -1,4 +1,5 @@
-"""Per-frame units: frame header, tile model, data unit, decoded-data hash, end of stream."""
+"""Per-frame units (frame header, tile model, data unit, decoded-data hash, inner codec data), the
+restoration model unit and end of stream."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ TOKEN_WEIGHT_BITS = 6
 MAX_TOKEN_WEIGHT = (1 << TOKEN_WEIGHT_BITS) - 1
 HASH_TYPE_MD5 = 0
 MD5_BYTES = 16
+RESTORATION_TYPE_RESIDUAL_CONV = 1  # a restoration model file of clause 8
+SHA256_BYTES = 32
 
 
 def binary32_bits(value: float) -> int:
@@ -210,6 +213,24 @@ def data_hash(rw: SyntaxDirection, s: DataHash, sps: StreamParameterSet) -> Data
     s.hash_type = rw.u(8, "hash_type", s.hash_type, HASH_TYPE_MD5, HASH_TYPE_MD5)
     rw.alignment()
     s.digest = rw.payload_bytes("decoded_md5", s.digest, MD5_BYTES)
+    return s
+
+
+@dataclass
+class RestorationModelRef:
+    """Names the feature restoration that follows decoding (clause 8): a model file by its
+    SHA-256. Outside the conformance point: the decoded samples do not depend on it."""
+
+    restoration_type: int = RESTORATION_TYPE_RESIDUAL_CONV
+    model_sha256: bytes = bytes(SHA256_BYTES)
+
+
+def restoration_model(rw: SyntaxDirection, s: RestorationModelRef,
+                      sps: StreamParameterSet) -> RestorationModelRef:
+    """Syntax of the restoration model payload (spec table: restoration_model)."""
+    s.restoration_type = rw.u(8, "restoration_type", s.restoration_type,
+                              RESTORATION_TYPE_RESIDUAL_CONV, RESTORATION_TYPE_RESIDUAL_CONV)
+    s.model_sha256 = rw.payload_bytes("model_sha256", s.model_sha256, SHA256_BYTES)
     return s
 
 

@@ -19,12 +19,14 @@ from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
     InnerCodecData,
+    RestorationModelRef,
     TileModel,
     data_hash,
     data_unit,
     end_of_stream,
     frame_header,
     inner_codec_data,
+    restoration_model,
     tile_model,
 )
 from vcmref.bitstream.parameter_sets import (
@@ -85,5 +87,7 @@ UNIT_TYPES: dict[int, UnitTypeInfo] = {
         UnitTypeInfo(UnitType.INNER_CODEC_DATA, "inner_codec_data", InnerCodecData,
                      inner_codec_data, needs_payload=True, in_frame=True,
                      entropy_coder=EntropyCoder.INNER_CODEC),
+        UnitTypeInfo(UnitType.RESTORATION_MODEL, "restoration_model", RestorationModelRef,
+                     restoration_model),
     )
 }

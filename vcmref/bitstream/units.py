@@ -16,10 +16,11 @@ UNIT_HEADER_BYTES = 6
 
 
 class UnitType(IntEnum):
-    """Unit types; 7 and 9..127 are reserved and skipped by decoders of this version.
+    """Unit types; 7 and 10..127 are reserved and skipped by decoders of this version.
 
     Type 8 was added after 7 had been used as the reserved type of published conformance
-    streams, which must stay conforming.
+    streams, which must stay conforming; type 9 after 8 (decoders of the versions before skip
+    it, as its content does not change the decoded samples).
     """
 
     STREAM_PARAMETER_SET = 1
@@ -29,6 +30,7 @@ class UnitType(IntEnum):
     DATA_HASH = 5
     END_OF_STREAM = 6
     INNER_CODEC_DATA = 8
+    RESTORATION_MODEL = 9
 
 
 UNIT_TYPE_MAX = 127

@@ -48,6 +48,12 @@ def _anchor_names(settings: Settings) -> list[str]:
     return codec_names()
 
 
+def _restoration_models() -> tuple[str, ...]:
+    from vcmref.refsw.restoration import shipped_models
+
+    return tuple(shipped_models())
+
+
 # -- declared parameters ------------------------------------------------------------------------
 
 # The fields of vcmref.refsw.encoder.EncoderConfig (a test checks names and defaults).
@@ -110,6 +116,8 @@ FEATURE_ANCHOR_PARAMETERS = (
           doc="order of the channels in the tiles"),
     Param("tensor_range_offsets", dict, optional=True,
           doc="tensor name -> QP-like offset >= 0, by widening its signalled range"),
+    Param("restoration", str, optional=True, choices=lambda s: _restoration_models(),
+          doc="a restoration model applied after decoding (spec clause 8), named in the stream"),
 )
 
 IMAGE_ANCHOR_PARAMETERS = (
@@ -240,8 +248,13 @@ class VcmrefFeatures(FeatureCodec):
                like: Any = None) -> Tensors:
         from vcmref.media.inner_decoders import decode_inner_pictures
         from vcmref.refsw.decoder import Decoder
+        from vcmref.refsw.restoration import model_for
 
-        return Decoder(inner_decoder=decode_inner_pictures).decode(bitstream).frames[0].tensors
+        result = Decoder(inner_decoder=decode_inner_pictures).decode(bitstream)
+        tensors = result.frames[0].tensors
+        if result.restoration is not None:
+            tensors = model_for(result.restoration.model_sha256).restore(tensors)
+        return tensors
 
 
 @CODECS.register("feature-anchor")

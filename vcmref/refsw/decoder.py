@@ -17,6 +17,7 @@ from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
     InnerCodecData,
+    RestorationModelRef,
     TileModel,
 )
 from vcmref.bitstream.parameter_sets import (
@@ -53,6 +54,8 @@ class DecodeResult:
     sps: StreamParameterSet
     frames: list[DecodedFrame]
     skipped_units: list[int] = field(default_factory=list)  # indices of reserved-type units
+    # the restoration the stream names (clause 8), to apply after decoding; None: none
+    restoration: RestorationModelRef | None = None
 
     def stacked_tensors(self) -> dict[str, np.ndarray]:
         """float32 tensors of shape (frames, C, H, W)."""
@@ -178,7 +181,9 @@ _Pending = dict[int, tuple[deque, Unit]]
 
 
 class FrameStream:
-    """A stream being decoded: `sps` at once, then the frames as they are iterated (once).
+    """A stream being decoded: `sps` at once, then the frames as they are iterated (once);
+    `restoration` (the restoration_model unit, clause 5.2 rule 9) is set by the time the first
+    frame is yielded, since the unit precedes the first frame header.
 
     An error anywhere in the stream, also after the last frame (a missing end_of_stream, say),
     is raised by the iteration: a caller that writes frames as they come must discard them
@@ -186,7 +191,9 @@ class FrameStream:
 
     def __init__(self, decoder: Decoder, data: bytes) -> None:
         self.skipped_units: list[int] = []
-        self._items = decoder._frames(data, self.skipped_units)
+        # set when the restoration_model unit is parsed: before the first frame is yielded
+        self.restoration: RestorationModelRef | None = None
+        self._items = decoder._frames(data, self)
         self.sps: StreamParameterSet = next(self._items)  # type: ignore[assignment]
 
     def __iter__(self) -> Iterator[DecodedFrame]:
@@ -215,16 +222,17 @@ class Decoder:
         """Decode the whole stream; every frame is held (see `frames` for one at a time)."""
         stream = self.frames(data)
         frames = list(stream)
-        return DecodeResult(stream.sps, frames, stream.skipped_units)
+        return DecodeResult(stream.sps, frames, stream.skipped_units, stream.restoration)
 
     def frames(self, data: bytes) -> FrameStream:
         """The stream's frames, decoded one at a time as they are iterated, so that memory
         holds one frame; the stream parameter set is parsed (and checked) at once."""
         return FrameStream(self, data)
 
-    def _frames(self, data: bytes, skipped: list[int]) -> Iterator[StreamParameterSet |
-                                                                  DecodedFrame]:
-        """Yields the stream parameter set, then each decoded frame."""
+    def _frames(self, data: bytes, stream: FrameStream) -> Iterator[StreamParameterSet |
+                                                                   DecodedFrame]:
+        """Yields the stream parameter set, then each decoded frame; records skipped units and
+        the restoration_model unit in `stream`."""
         sps: StreamParameterSet | None = None
         last_index: int | None = None
         current: _FrameUnits | None = None
@@ -239,7 +247,7 @@ class Decoder:
             utype = unit.unit_type
             row = UNIT_TYPES.get(utype)
             if row is None:  # a reserved type
-                skipped.append(unit.index)
+                stream.skipped_units.append(unit.index)
                 continue
             if sps is None:
                 if utype != UnitType.STREAM_PARAMETER_SET:
@@ -267,6 +275,9 @@ class Decoder:
                                          unit=unit.label, element="payload_size",
                                          bit_offset=8 * unit.byte_offset + 16)
                 ended = True
+                continue
+            if utype == UnitType.RESTORATION_MODEL:
+                self._restoration(data, unit, row, sps, stream, current is not None)
                 continue
             if utype == UnitType.FRAME_HEADER:
                 if current is not None:
@@ -298,6 +309,23 @@ class Decoder:
         if not ended:
             raise BitstreamError("stream ends without an end_of_stream unit", unit="stream",
                                  bit_offset=8 * len(data))
+
+    @staticmethod
+    def _restoration(data: bytes, unit: Unit, row: UnitTypeInfo, sps: StreamParameterSet,
+                     stream: FrameStream, in_frame: bool) -> None:
+        """Clause 5.2, rule 9: at most one restoration_model, in layer 0, before the first
+        frame header."""
+        where = 8 * unit.byte_offset
+        if in_frame:
+            raise BitstreamError("restoration_model after the first frame header",
+                                 unit=unit.label, element="unit_type", bit_offset=where + 1)
+        if unit.layer_id != 0:
+            raise BitstreamError(f"restoration_model with layer_id {unit.layer_id}, expected 0",
+                                 unit=unit.label, element="layer_id", bit_offset=where + 8)
+        if stream.restoration is not None:
+            raise BitstreamError("a second restoration_model", unit=unit.label,
+                                 element="unit_type", bit_offset=where + 1)
+        stream.restoration = _parse(data, unit, row, sps)
 
     def _collect(self, data: bytes, sps: StreamParameterSet, fr: _FrameUnits,
                  unit: Unit, row: UnitTypeInfo) -> None:
