@@ -132,8 +132,10 @@ def test_value_class_table_names_real_elements():
     names = {c.label for c in VALUE_CLASSES}
     for q in range(4):
         assert any(n.startswith(f"stream_parameter_set.quant_mode = {q} ") for n in names)
-    for t in (*range(1, 7), 8):
+    for t in (*range(1, 7), 8, 9):
         assert any(n.startswith(f"unit_header.unit_type = {t} ") for n in names)
+    assert "unit_header.unit_type reserved (7, 10..127)" in names
+    assert "restoration_model.restoration_type = 1 (RESIDUAL_CONV)" in names
     assert [top_class(e) for e in range(2, 7)] == [3, 4, 6, 7, 9]  # spec clause 4.3
 
 
@@ -285,12 +287,12 @@ def test_stream_level_classes(minmax_stream):
               for data in [minmax_stream] for u in iter_units(data)]
     types = [u.unit_type for u in iter_units(minmax_stream)]
     at = types.index(UnitType.FRAME_HEADER) + 1
-    before_frame = b"".join([write_signature(), chunks[0], write_unit(9, 0, b"ab"),
+    before_frame = b"".join([write_signature(), chunks[0], write_unit(10, 0, b"ab"),
                              *chunks[1:]])
     in_frame = b"".join([write_signature(), *chunks[:at], write_unit(127, 0, b""),
                          *chunks[at:]])
     rep = coverage_report([before_frame])
-    assert "unit_header.unit_type reserved (7, 9..127)" in rep.covered_classes
+    assert "unit_header.unit_type reserved (7, 10..127)" in rep.covered_classes
     assert "stream: a reserved unit inside a frame" in rep.missing_classes
     assert "stream: a reserved unit inside a frame" in \
         coverage_report([in_frame]).covered_classes
@@ -439,3 +441,27 @@ def test_layer_with_picture_left_is_present():
     assert "stream: a frame with fewer layers than the SPS declares" in rep.missing_classes
     assert "stream: a frame that takes a picture left from an earlier inner_codec_data unit" \
         in rep.covered_classes
+
+
+def test_restoration_model_classes(minmax_stream):
+    """A restoration_model unit (type 9) covers its type, its two elements and its one
+    restoration_type; the suite's stream of that name is what brings them to the suite."""
+    from vcmref.conformance.cases import CASES, case_stream, restoration_unit
+
+    sps = stream_parameter_set(Reader(next(iter_units(minmax_stream)).payload),
+                               StreamParameterSet())
+    chunks = [minmax_stream[u.byte_offset:u.byte_offset + 6 + len(u.payload)]
+              for u in iter_units(minmax_stream)]
+    with_unit = b"".join([write_signature(), chunks[0], restoration_unit(sps), *chunks[1:]])
+    labels = ("unit_header.unit_type = 9 (RESTORATION_MODEL)",
+              "restoration_model.restoration_type = 1 (RESIDUAL_CONV)")
+    rep = coverage_report([with_unit])
+    _check_counts(rep, [with_unit])
+    assert all(label in rep.covered_classes for label in labels)
+    assert not [m for m in rep.missing_elements if m.startswith("restoration_model.")]
+    without = coverage_report([minmax_stream])
+    assert all(label in without.missing_classes for label in labels)
+    assert {m for m in without.missing_elements if m.startswith("restoration_model.")} == \
+        {"restoration_model.restoration_type u(8)", "restoration_model.model_sha256 b(8*n)"}
+    suite = coverage_report([case_stream(c) for c in CASES if c.name == "restoration_model"])
+    assert all(label in suite.covered_classes for label in labels)

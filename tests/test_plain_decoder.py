@@ -447,6 +447,71 @@ def test_unit_order_mutations(order_stream):
     assert min(outcomes.values()) > 10, outcomes
 
 
+def _restorations(data: bytes, max_layers: int | None = None):
+    """(reference, plain) restoration the stream names, as (restoration_type, model_sha256)
+    or None; 'reject' where a decoder rejects the stream."""
+    try:
+        ref = Decoder(max_layers=max_layers).decode(data).restoration
+        ref = None if ref is None else (ref.restoration_type, ref.model_sha256)
+    except BitstreamError:
+        ref = "reject"
+    try:
+        plain = plain_decoder.decode_stream(data, max_layers=max_layers)[1]
+        plain = None if plain is None else (plain.restoration_type, plain.model_sha256)
+    except BitstreamError:
+        plain = "reject"
+    return ref, plain
+
+
+def test_restoration_model_rules(order_stream):
+    """Clause 5.2 rule 9 and clause 4.9: a restoration_model unit at every position, in every
+    layer, twice, with every payload length around 33 and restoration_type values around 1. Both
+    decoders agree on the decision, on the output and on the restoration named; the output is
+    that of the stream without the unit (clause 5.13)."""
+    data = order_stream
+    chunks = unit_chunks(data)
+    n_layers = _num_layers(data)
+    digest = hashlib.sha256(b"plain decoder test model").digest()
+    good = write_unit(UnitType.RESTORATION_MODEL, 0, b"\x01" + digest)
+    plain_out = assert_agree(data, what="without restoration_model")
+    variants: list[tuple[str, bytes, bool]] = []  # (what, stream, conforming)
+    for i in range(len(chunks) + 1):
+        variants.append((f"at {i}", _rebuild(chunks[:i] + [good] + chunks[i:]), i == 1))
+    for layer_id in (*range(1, n_layers), n_layers, 31):
+        variants.append((f"layer_id {layer_id}",
+                         _rebuild(chunks[:1] + [_with_layer_id(good, layer_id)] + chunks[1:]),
+                         False))
+    variants.append(("twice", _rebuild(chunks[:1] + [good, good] + chunks[1:]), False))
+    variants.append(("twice, a reserved unit between",
+                     _rebuild(chunks[:1] + [good, write_unit(7, 0, b""), good] + chunks[1:]),
+                     False))
+    variants.append(("after a reserved unit",
+                     _rebuild(chunks[:1] + [write_unit(100, 2, b"x"), good] + chunks[1:]), True))
+    variants.append(("no frames", _rebuild([chunks[0], good, chunks[-1]]), True))
+    for size in (0, 1, 2, 31, 32, 34, 40):
+        payload = (b"\x01" + digest * 2)[:size]
+        variants.append((f"payload of {size} bytes",
+                         _rebuild(chunks[:1] + [write_unit(UnitType.RESTORATION_MODEL, 0,
+                                                           payload)] + chunks[1:]), False))
+    for value in (0, 2, 3, 127, 128, 255):
+        variants.append((f"restoration_type {value}",
+                         _rebuild(chunks[:1] + [write_unit(UnitType.RESTORATION_MODEL, 0,
+                                                           bytes([value]) + digest)]
+                                  + chunks[1:]), False))
+    for what, stream, conforming in variants:
+        for max_layers in (None, 1):
+            out = assert_agree(stream, max_layers=max_layers, what=f"{what} {max_layers}")
+            ref, plain = _restorations(stream, max_layers)
+            assert ref == plain, what
+            if not conforming:
+                assert out == "reject" and ref == "reject", what
+            elif what != "no frames":
+                assert ref == (1, digest), what
+                assert out == assert_agree(data, max_layers=max_layers), what
+    assert plain_out != "reject"
+    assert _restorations(data) == (None, None)
+
+
 def test_payload_size_level_limit():
     """Clause 6: after the stream parameter set, a payload above the level's
     MaxUnitPayloadBytes (2^22 at level 10) is an error. A data unit whose ans_data is padded

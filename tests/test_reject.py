@@ -33,6 +33,11 @@ REQUIRED = [
     "picture_higher_than_level", "inner_bytes_0", "inner_data_crc_mismatch",
     "pictures_left_at_end", "frame_without_picture", "inner_codec_data_while_pictures_left",
     "inner_data_garbage", "inner_data_of_another_frame", "num_pictures_over_decoded",
+    # restoration_model (type 9): clauses 3, 4.9, 5.2 rule 9
+    "second_restoration_model", "restoration_model_after_frame_header",
+    "restoration_model_in_second_frame", "restoration_model_before_sps",
+    "restoration_model_layer_id_1", "restoration_type_0", "restoration_type_2",
+    "restoration_model_payload_too_short", "payload_left_restoration_model",
 ]
 
 

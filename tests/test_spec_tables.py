@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from vcmref.bitstream.inspect import PAYLOAD_STRUCTURES, inspect_stream
-from vcmref.bitstream.parameter_sets import stream_parameter_set
-from vcmref.bitstream.syntax import Tracer, Writer, base_name
-from vcmref.bitstream.units import UnitType
+from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
+from vcmref.bitstream.syntax import Reader, Tracer, Writer, base_name
+from vcmref.bitstream.units import UnitType, iter_units, unit_chunks, write_signature
 from vcmref.refsw.encoder import EncoderConfig, encode
 from vcmref.refsw.encoder.encoder import build_sps
 
@@ -179,7 +179,26 @@ def traced() -> dict[str, list[Pair]]:
     variants["stream_parameter_set"].append(_explicit_order_sps()[0])
     for name, seqs in _inner_codec_variants().items():
         variants[name].extend(seqs)
+    for name, seqs in _restoration_variants().items():
+        variants[name].extend(seqs)
     return {name: _merge(seqs) for name, seqs in variants.items()}
+
+
+def _restoration_variants() -> dict[str, list[list[Pair]]]:
+    """A stream with a restoration_model unit after its stream parameter set (the encoder
+    writes none), traced."""
+    from vcmref.conformance.cases import restoration_unit
+
+    stream = encode(_tensors(6), CONFIGS[0])
+    chunks = unit_chunks(stream)
+    sps = stream_parameter_set(Reader(next(iter_units(stream)).payload), StreamParameterSet())
+    with_unit = write_signature() + b"".join([chunks[0], restoration_unit(sps), *chunks[1:]])
+    out: dict[str, list[list[Pair]]] = defaultdict(list)
+    for iu in inspect_stream(with_unit)[1]:
+        out["unit_header"].append(_distinct(iu.header))
+        out[PAYLOAD_STRUCTURES[UnitType(iu.unit_type)]].append(_distinct(iu.payload))
+    assert out["restoration_model"], "no restoration_model unit traced"
+    return out
 
 
 def _inner_codec_variants() -> dict[str, list[list[Pair]]]:
@@ -212,7 +231,8 @@ def test_every_branch_is_traced(traced):
     for name in ("init_qp", "num_ref_layers", "ref_layer_idx", "channel_order",
                  "tensor_min", "channel_min", "qp_delta", "quant_step",
                  "num_token_weights_minus1", "token_weight", "alignment_zero_bit",
-                 "inner_codec_idc", "picture_bit_depth_minus1", "inner_data"):
+                 "inner_codec_idc", "picture_bit_depth_minus1", "inner_data",
+                 "restoration_type", "model_sha256"):
         assert name in names, name
     for structure in ("stream_parameter_set", "frame_header", "tile_model", "data_unit",
                       "data_hash", "inner_codec_data"):
@@ -241,7 +261,18 @@ def test_unit_type_table(spec_text):
         assert row is not None, f"unit type {int(ut)} missing"
         assert row[1] == ut.name, row
         assert row[2] == PAYLOAD_STRUCTURES[ut], row
-    assert "0" in by_value and "7" in by_value and "9..127" in by_value
+    assert "0" in by_value and "7" in by_value and "10..127" in by_value
+    assert "9..127" not in by_value
+
+
+def test_reserved_types_everywhere_in_the_spec(spec_text):
+    """Every place of the spec that lists the reserved unit types lists the code's."""
+    from vcmref.conformance.coverage import reserved_unit_types
+
+    reserved = reserved_unit_types()
+    assert reserved == "7, 10..127"
+    listed = re.findall(r"\(7, (\d+)\.\.127\)|7 and (\d+)\.\.127", spec_text)
+    assert listed and all(f"7, {a or b}..127" == reserved for a, b in listed), listed
 
 
 def test_unit_type_rows_cover_the_non_reserved_types():
@@ -269,7 +300,7 @@ def test_level_table_matches_the_code() -> None:
 
     from vcmref.bitstream.levels import LEVELS, Level
 
-    text = SPEC.read_text().split("## 6. Profiles and levels", 1)[1]
+    text = SPEC.read_text().split("## 6. Profiles and levels", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     names = {f.name.replace("_", ""): f.name for f in fields(Level)}

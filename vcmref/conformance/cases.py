@@ -7,13 +7,22 @@ machine or version: for those, the committed stream is the case (`Case.external`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from vcmref.bitstream.extract import extract
-from vcmref.bitstream.frame_units import DataUnit, TileModel, data_unit, num_tokens, tile_model
+from vcmref.bitstream.frame_units import (
+    DataUnit,
+    RestorationModelRef,
+    TileModel,
+    data_unit,
+    num_tokens,
+    restoration_model,
+    tile_model,
+)
 from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
 from vcmref.bitstream.syntax import Reader, Writer
 from vcmref.bitstream.units import (
@@ -145,6 +154,35 @@ def _with_reserved_units() -> bytes:
         if utype == UnitType.FRAME_HEADER:
             out.append(write_unit(64, 1, b""))
     return b"".join(out)
+
+
+# model_sha256 of the suite's restoration_model streams: the SHA-256 of a fixed text, so it names
+# no model file that exists (clause 8.3): decoders must decode the stream to the conformance
+# point without the model.
+UNSHIPPED_MODEL_SHA256 = hashlib.sha256(b"vcmref conformance suite: a restoration model that "
+                                        b"is not shipped").digest()
+
+
+def restoration_unit(sps: StreamParameterSet, layer_id: int = 0,
+                     ref: RestorationModelRef | None = None, lax: bool = False) -> bytes:
+    """A restoration_model unit (clause 4.9) naming UNSHIPPED_MODEL_SHA256 unless `ref` is
+    given; `lax` writes values outside their range."""
+    ref = ref or RestorationModelRef(model_sha256=UNSHIPPED_MODEL_SHA256)
+    w = Writer(unit="restoration_model", lax=lax)
+    restoration_model(w, ref, sps)
+    return write_unit(UnitType.RESTORATION_MODEL, layer_id, w.getvalue())
+
+
+def _with_restoration_model() -> bytes:
+    """A two-layer, two-frame stream with a restoration_model unit right after the stream
+    parameter set and a reserved unit after it: it decodes to the same samples and values as
+    without the unit (clause 5.13)."""
+    data = encode(features(17, {"r": (2, 4, 5, 6), "s": (2, 2, 3, 3)}),
+                  EncoderConfig(quant="qp", qp=32, bit_depth=8, layers=2))
+    units = unit_chunks(data)
+    sps = stream_parameter_set(Reader(next(iter_units(data)).payload), StreamParameterSet())
+    return b"".join([write_signature(), units[0], restoration_unit(sps),
+                     write_unit(64, 0, b"\x09"), *units[1:]])
 
 
 def _zero_frames() -> bytes:
@@ -295,4 +333,9 @@ CASES: tuple[Case, ...] = (
          _feature_anchor(33, {"k": (1, 5, 4, 4)}, codec="kvazaar", qp=30, bit_depth=10,
                          picture_bit_depth=8, quant="minmax-channel"),
          external=True),
+    Case("restoration_model", "a restoration_model unit (type 9) after the stream parameter "
+         "set, naming a model that is not shipped: the decoded samples and values are those of "
+         "the stream without it; two layers, two frames",
+         ("restoration_model unit", "restoration_type 1", "model_sha256"),
+         _with_restoration_model),
 )

@@ -327,15 +327,27 @@ def _picture_vs_sample_depth(compare: Callable[[int, int], bool]) -> Test:
     return test
 
 
+def reserved_unit_types() -> str:
+    """The reserved unit types as the spec writes them: "7, 10..127"."""
+    runs: list[list[int]] = []
+    for t in range(1, UNIT_TYPE_MAX + 1):
+        if is_reserved_unit_type(t):
+            if runs and runs[-1][1] == t - 1:
+                runs[-1][1] = t
+            else:
+                runs.append([t, t])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
+
+
 def _value_classes() -> list[ValueClass]:
     sps_, fh, tm, du = "stream_parameter_set", "frame_header", "tile_model", "data_unit"
-    ic = "inner_codec_data"
+    ic, rm = "inner_codec_data", "restoration_model"
     vc = ValueClass
     out = [
         # unit_header: every unit type, a reserved one (skipped by decoders), layers
         *(vc("unit_header", "unit_type", f"= {int(t)} ({t.name})", _eq(int(t)))
           for t in UnitType),
-        vc("unit_header", "unit_type", f"reserved (7, 9..{UNIT_TYPE_MAX})",
+        vc("unit_header", "unit_type", f"reserved ({reserved_unit_types()})",
            lambda v, sps: is_reserved_unit_type(v)),
         vc("unit_header", "layer_id", "= 0", _eq(0)),
         vc("unit_header", "layer_id", "> 0", _gt(0)),
@@ -426,6 +438,9 @@ def _value_classes() -> list[ValueClass]:
         vc(ic, "frame_index", "> 0", _gt(0)),
         vc(ic, "num_pictures_minus1", "= 0 (the frame's own picture)", _eq(0)),
         vc(ic, "num_pictures_minus1", "> 0 (pictures of later frames)", _gt(0)),
+        # restoration model (outside the conformance point; its one restoration_type)
+        vc(rm, "restoration_type", f"= {frame_units.RESTORATION_TYPE_RESIDUAL_CONV} "
+           "(RESIDUAL_CONV)", _eq(frame_units.RESTORATION_TYPE_RESIDUAL_CONV)),
     ]
     return out
 

@@ -9,11 +9,15 @@ for all directions (clauses 2 to 4: `iter_units` for the container and the unit 
 syntax functions `stream_parameter_set`, `frame_header`, `tile_model`, `data_unit`, `data_hash`,
 `inner_codec_data`, found in the unit type table `vcmref.bitstream.unit_types.UNIT_TYPES` and
 read with a `Reader`, which check every element's range where it is read; of that table only
-the syntax is used here). Everything after parsing is implemented here: the unit order rules
+the syntax is used here). The restoration_model payload (clauses 3 and 4.9: one byte and a
+32-byte digest) is parsed here from the spec's text, without the shared syntax function.
+Everything after parsing is implemented here: the unit order rules
 and checks (5.2, 5.3), the tile geometry (5.4, 5.5), the wavefront schedule with its lane
 starts and retires (5.6), the token model (5.7), rANS decoding on the bit stack (5.8),
 reconstruction (5.9), dequantization in binary32 (5.10), the layer hash (5.11), the CRC (5.12,
-checked once more) and the output (5.13).
+checked once more) and the output (5.13). Feature restoration (clause 8) comes after the
+conformance point and is not done here: `decode_stream` returns the restoration the stream
+names, as parsed.
 
 Streams with `entropy_coder_idc == 1` carry samples as pictures of a video codec (clauses 4.6a,
 5.14). Decoding the inner byte stream to pictures is the video codec's business: it is done by
@@ -61,11 +65,16 @@ DATA_UNIT = 4
 DATA_HASH = 5
 END_OF_STREAM = 6
 INNER_CODEC_DATA = 8
+RESTORATION_MODEL = 9
+
+# Clauses 3 and 4.9: the restoration_model payload.
+RESTORATION_TYPE_RESIDUAL_CONV = 1  # the only restoration_type of this version
+SHA256_BYTES = 32
 
 
 def is_reserved(unit_type: int) -> bool:
-    """Clause 2.2: types 7 and 9..127 are reserved."""
-    return unit_type == 7 or 9 <= unit_type <= 127
+    """Clause 2.2: types 7 and 10..127 are reserved."""
+    return unit_type == 7 or 10 <= unit_type <= 127
 
 
 # (inner_codec_idc, inner_data, picture width, height, bit depth P) -> pictures, each a
@@ -108,6 +117,14 @@ class PlainFrame:
     layers: list[int]
     samples: dict[str, list[int]]  # per tensor: C*H*W samples, row-major
     values: dict[str, bytes]  # per tensor: C*H*W values, big-endian binary32
+
+
+@dataclass
+class PlainRestoration:
+    """The restoration a stream names (clause 4.9), as parsed; applied after decoding."""
+
+    restoration_type: int
+    model_sha256: bytes
 
 
 def error(message: str) -> BitstreamError:
@@ -172,6 +189,23 @@ def parse_payload(unit: Unit, sps: StreamParameterSet | None = None) -> Any:
     return content
 
 
+def parse_restoration_model(unit: Unit) -> PlainRestoration:
+    """Clauses 3 and 4.9: restoration_type u(8) in [1, 1], then model_sha256, 32 bytes; then
+    no payload byte may be left (clause 2.2)."""
+    payload = unit.payload
+    if len(payload) < 1:
+        raise error(f"{unit.label}: restoration_type: the payload ends")
+    restoration_type = payload[0]
+    if restoration_type != RESTORATION_TYPE_RESIDUAL_CONV:
+        raise error(f"{unit.label}: restoration_type {restoration_type} outside [1, 1]")
+    if len(payload) < 1 + SHA256_BYTES:
+        raise error(f"{unit.label}: model_sha256: {len(payload) - 1} bytes left, 32 needed")
+    if len(payload) > 1 + SHA256_BYTES:
+        raise error(f"{unit.label}: {len(payload) - 1 - SHA256_BYTES} payload bytes left after "
+                    "the last element")
+    return PlainRestoration(restoration_type, bytes(payload[1:]))
+
+
 def require_consumed(rd: Reader, unit: Unit) -> None:
     """Clause 2.2: after parsing a payload of type 1 to 5 or 8, no payload bits may be left."""
     if rd.bits_left != 0:
@@ -186,7 +220,15 @@ def decode(data: bytes, max_layers: int | None = None,
     """Decode a stream (clause 5); only layers below `max_layers` when it is given.
     `inner_decoder` decodes inner_data (entropy_coder_idc 1) to pictures (no default: such
     streams are refused without one)."""
+    return decode_stream(data, max_layers, inner_decoder)[0]
+
+
+def decode_stream(data: bytes, max_layers: int | None = None,
+                  inner_decoder: InnerDecoder | None = None
+                  ) -> tuple[list[PlainFrame], PlainRestoration | None]:
+    """`decode`, and the restoration the stream names (clause 4.9), None when it names none."""
     sps: StreamParameterSet | None = None
+    restoration: PlainRestoration | None = None
     frames: list[PlainFrame] = []
     current: OpenFrame | None = None
     ended = False
@@ -210,7 +252,7 @@ def decode(data: bytes, max_layers: int | None = None,
         # MaxUnitPayloadBytes (for the units that are not skipped by rule 2).
         if len(unit.payload) > MAX_UNIT_PAYLOAD_BYTES[sps.level_idc]:
             raise error(f"{unit.label}: payload exceeds the level's MaxUnitPayloadBytes")
-        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6 and 8.
+        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6, 8 and 9.
         if unit.layer_id >= len(sps.layers):
             raise error(f"{unit.label}: layer_id {unit.layer_id} >= NumLayers")
         # 5.2 rule 5.
@@ -221,6 +263,17 @@ def decode(data: bytes, max_layers: int | None = None,
             if len(unit.payload) != 0:
                 raise error(f"{unit.label}: end_of_stream payload is not empty")
             ended = True
+            continue
+        # 5.2 rule 9: at most one restoration_model, in layer 0, before the first frame
+        # header (rule 3 already refused one before the stream parameter set).
+        if utype == RESTORATION_MODEL:
+            if current is not None or frames:
+                raise error(f"{unit.label}: restoration_model after the first frame header")
+            if unit.layer_id != 0:
+                raise error(f"{unit.label}: restoration_model with layer_id {unit.layer_id}")
+            if restoration is not None:
+                raise error(f"{unit.label}: a second restoration_model")
+            restoration = parse_restoration_model(unit)
             continue
         # 5.2 rule 7.
         if utype == FRAME_HEADER:
@@ -249,7 +302,7 @@ def decode(data: bytes, max_layers: int | None = None,
                         "that no frame takes")
     if not ended:
         raise error("no end_of_stream unit")
-    return frames
+    return frames, restoration
 
 
 def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:

@@ -5,7 +5,7 @@ bytes are the same on every run) and breaks exactly one rule of docs/spec.md: th
 (clause 2), an element's legal range (clause 4), the unit order (clause 5.2), frames and
 layers (clause 5.3), entropy decoding (clause 5.8), reconstruction and dequantization
 (clauses 5.9, 5.10), hashes and CRCs (clauses 5.11, 5.12), inner codec pictures (clauses
-4.6a, 5.14) or a level limit (clause 6).
+4.6a, 5.14), the restoration_model unit (clauses 4.9, 5.2 rule 9) or a level limit (clause 6).
 
 The inner-codec cases (entropy_coder_idc 1) start from the suite's valid inner-codec streams
 (`vcmref.conformance.cases`, external cases: the committed bytes, since video encoders need not
@@ -42,6 +42,7 @@ from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
     InnerCodecData,
+    RestorationModelRef,
     TileModel,
     binary32_bits,
     data_unit,
@@ -881,6 +882,47 @@ def _inner_cases(out: list[RejectCase], valid: dict[str, bytes] | None) -> None:
         "inner_data", "smaller than")
 
 
+def _restoration_cases(out: list[RejectCase]) -> None:
+    """The restoration_model unit (type 9): its syntax and ranges (clauses 3, 4.9) and where it
+    may be (clause 5.2, rule 9), in the two-layer minmax stream."""
+    from vcmref.conformance.cases import UNSHIPPED_MODEL_SHA256, restoration_unit
+
+    add = _adder(out)
+    s = _Stream(_bases()["minmax"])
+    sps = s.sps
+    assert len(sps.layers) == 2
+    fh = s.indices(UnitType.FRAME_HEADER)
+    unit = restoration_unit(sps)
+    payload = unit[UNIT_HEADER_BYTES:]
+    assert len(payload) == 33
+    add("second_restoration_model", "two restoration_model units after the stream parameter set",
+        s.inserted(1, unit, unit), "unit_type", "a second restoration_model")
+    add("restoration_model_after_frame_header", "a restoration_model unit right after the first "
+        "frame header", s.inserted(fh[0] + 1, unit), "unit_type",
+        "restoration_model after the first frame header")
+    add("restoration_model_in_second_frame", "the only restoration_model unit between the units "
+        "of the first frame and the second frame header", s.inserted(fh[1], unit), "unit_type",
+        "restoration_model after the first frame header")
+    add("restoration_model_before_sps", "a restoration_model unit before the stream parameter "
+        "set", s.inserted(0, unit), "unit_type", "first unit must be the stream parameter set")
+    add("restoration_model_layer_id_1", "a restoration_model unit with layer_id 1 in a 2-layer "
+        "stream (it must be 0)", s.inserted(1, write_unit(UnitType.RESTORATION_MODEL, 1, payload)),
+        "layer_id", "restoration_model with layer_id 1, expected 0")
+    for value in (0, 2):
+        ref = RestorationModelRef(restoration_type=value, model_sha256=UNSHIPPED_MODEL_SHA256)
+        add(f"restoration_type_{value}", f"restoration_type {value} (only 1 is defined)",
+            s.inserted(1, restoration_unit(sps, ref=ref, lax=True)), "restoration_type",
+            "outside its legal range")
+    add("restoration_model_payload_too_short", "a restoration_model payload of 32 bytes: "
+        "model_sha256 one byte short",
+        s.inserted(1, write_unit(UnitType.RESTORATION_MODEL, 0, payload[:-1])), "model_sha256",
+        "more bytes")
+    add("payload_left_restoration_model", "a restoration_model payload of 34 bytes: one byte "
+        "after model_sha256",
+        s.inserted(1, write_unit(UnitType.RESTORATION_MODEL, 0, payload + b"\x00")),
+        "payload_size", "bytes of payload left after the last element")
+
+
 def reject_cases(valid: dict[str, bytes] | None = None) -> list[RejectCase]:
     """The must-reject streams, in a fixed order, with the same bytes on every call. `valid`:
     the valid suite streams by case name (for the inner-codec cases; default: committed)."""
@@ -891,4 +933,5 @@ def reject_cases(valid: dict[str, bytes] | None = None) -> list[RejectCase]:
     _tile_cases(out)
     _overflow_cases(out)
     _inner_cases(out, valid)
+    _restoration_cases(out)
     return out

@@ -4,11 +4,14 @@ conformance suite's streams."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from vcmref.bitstream.extract import extract
+from vcmref.bitstream.frame_units import RESTORATION_TYPE_RESIDUAL_CONV
+from vcmref.bitstream.units import UnitType
 from vcmref.conformance.fuzz.container import RawUnit, join_units, split_units
 from vcmref.conformance.suite import SUITE_DIR
 from vcmref.errors import BitstreamError, EncoderInputError
@@ -29,7 +32,8 @@ def builtin_seeds() -> list[tuple[str, bytes]]:
     """Small, varied, valid streams: every quantization mode, bit depths 1 to 16, one to three
     layers (with explicit references), several tensors and frames, one or many data units per
     tile, wavefront blocks and lane limits, escape tokens, a one-token model, reserved units,
-    a stream without frames and an extracted sub-stream. Deterministic."""
+    a restoration_model unit, a stream without frames and an extracted sub-stream.
+    Deterministic."""
     rng = np.random.default_rng(20240601)
     a = {"t0": _silu_like(rng, (2, 5, 6, 7)), "t1": _silu_like(rng, (2, 3, 4, 4)),
          "t2": _silu_like(rng, (2, 2, 1, 9))}
@@ -87,6 +91,10 @@ def builtin_seeds() -> list[tuple[str, bytes]]:
         seeds.append(("reserved-units",
                       join_units(chunks[:1] + reserved[:1] + chunks[1:-1] + reserved[1:]
                                  + chunks[-1:])))
+        # spec clause 4.9: after the stream parameter set, before the first frame header
+        restoration = RawUnit.make(UnitType.RESTORATION_MODEL, 0, bytes(
+            [RESTORATION_TYPE_RESIDUAL_CONV]) + hashlib.sha256(b"fuzz seed model").digest())
+        seeds.append(("restoration-model", join_units(chunks[:1] + [restoration] + chunks[1:])))
     with contextlib.suppress(BitstreamError):
         seeds.append(("extracted-layer0", extract(first, max_layers=1)))
     return seeds
