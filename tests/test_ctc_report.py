@@ -117,6 +117,31 @@ def test_bd_rate_minus_ten_percent_every_method(tmp_path):
     assert not list((run / "report").glob(".*.part"))
 
 
+def test_references_give_bd_rates_against_a_second_anchor(tmp_path):
+    items = [item(i) for i in range(3)]
+    run = make_run(tmp_path, rd_records("anchor", 1.0, items) + rd_records("test", 0.9, items)
+                   + rd_records("route", 0.5, items), codecs=("anchor", "test", "route"),
+                   extra={"references": ["route"]})
+    rows = [r for r in build_report(run).bd_rate.rows
+            if r["class"] == ALL and r["metric"] == "psnr_rgb" and r["method"] == "pchip-jctvc"]
+    got = {(r["anchor"], r["test_codec"]): r["bd_rate_pct"] for r in rows}
+    assert got == pytest.approx({("anchor", "test"): -10.0, ("anchor", "route"): -50.0,
+                                 ("route", "anchor"): 100.0, ("route", "test"): 80.0})
+
+
+def test_config_references_must_be_other_codecs(tmp_path):
+    from vcmref.ctc.config import ConfigError, parse_config
+
+    doc = {"name": "r", "dataset": {"kind": "folder", "images": str(tmp_path)},
+           "metrics": ["psnr_rgb"], "anchor": "a",
+           "codecs": {c: {"kind": "image-anchor", "rate_parameter": "qp", "points": [30, 40]}
+                      for c in ("a", "b")}}
+    assert parse_config({**doc, "references": ["b"]}).references == ["b"]
+    for bad in (["a"], ["c"], ["b", "b"]):
+        with pytest.raises(ConfigError, match=r"references\["):
+            parse_config({**doc, "references": bad})
+
+
 def test_deterministic_and_xlsx_and_html(tmp_path):
     from openpyxl import load_workbook
 

@@ -178,7 +178,7 @@ def test_task_kinds_and_metrics_fit_together() -> None:
                        "labels."):
         parse_config(_doc(labels, ["map"]), "t.yaml")
     with pytest.raises(ConfigError, match=r"metrics\[1\]: expected one of feature_psnr, map "
-                       "for a features codec"):
+                       "for features codecs"):
         parse_config(_doc(ONNX, ["map", "psnr_rgb"]), "t.yaml")
     torch_task = {"kind": "torch", "module": "no_colon", "splits": {"s": ["a"]},
                   "post": {"kind": "yolo"}, "split": "s", "ground_truth": "pseudo"}

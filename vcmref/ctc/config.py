@@ -31,7 +31,8 @@ from vcmref.errors import VcmrefError
 from vcmref.params import ParamError, check_settings, defaults, kind_name
 from vcmref.registry import CODECS, DATASETS, METRICS, TASKS, PluginError, load_plugin
 
-TOP_KEYS = ("name", "description", "plugins", "dataset", "task", "metrics", "anchor", "codecs")
+TOP_KEYS = ("name", "description", "plugins", "dataset", "task", "metrics", "anchor", "references",
+            "codecs")
 DATASET_KEYS = ("kind", "count", "ids", "classes")  # the rest are the dataset kind's own
 TASK_KEYS = ("kind", "model", "split", "ground_truth", "pseudo_score_threshold")  # and own
 DEFAULT_TASK = "yolox-nano"
@@ -109,6 +110,8 @@ class CtcConfig:
     codecs: dict[str, CodecConfig]
     source: str = "<config>"
     raw: dict[str, Any] = field(default_factory=dict)  # the resolved document
+    # further codecs the report's BD-rate table compares every other codec against
+    references: list[str] = field(default_factory=list)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.raw, sort_keys=False)
@@ -343,6 +346,7 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
     if not codecs_doc:
         raise c.fail("codecs", "at least one codec")
     codecs = {}
+    inputs: set[str] = set()
     for cname, cd in codecs_doc.items():
         path = f"codecs.{cname}."
         cd = c.mapping(cd, f"codecs.{cname}")
@@ -357,13 +361,9 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         if cls.needs_split and (task is None or task.split is None):
             raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "
                          "(feature codecs code split-point tensors)", ckind)
-        if not cls.needs_split and task is not None and task.split is not None:
-            raise c.fail(f"{path}kind", "a feature codec kind when task.split is set", ckind)
-        for i, m in enumerate(metrics):
-            if not METRICS.get(m).applies_to(cls.input):
-                fit = [k for k, v in METRICS.items() if v.applies_to(cls.input)]
-                raise c.fail(f"metrics[{i}]", f"one of {', '.join(fit)} for a {cls.input} "
-                             f"codec (codecs.{cname} is {ckind})", m)
+        # With task.split set, an image codec is the remote-inference route (the whole network
+        # on the decoded image) beside the feature codecs; metrics apply where they can.
+        inputs.add(cls.input)
         points = c.get(cd, "points", path, list)
         if not points:
             raise c.fail(f"{path}points", "a non-empty list of rate points")
@@ -376,11 +376,21 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         params = c.get(cd, "params", path, dict, False, {})
         _check_codec(c, cls, path, rate, points, params, per_item)
         codecs[str(cname)] = CodecConfig(str(cname), ckind, rate, points, params, per_item)
+    for i, m in enumerate(metrics):
+        if not any(METRICS.get(m).applies_to(kind) for kind in inputs):
+            fit = [k for k, v in METRICS.items() if any(v.applies_to(x) for x in inputs)]
+            kinds = " and ".join(sorted(inputs))
+            raise c.fail(f"metrics[{i}]", f"one of {', '.join(fit)} for {kinds} codecs", m)
     anchor = c.get(doc, "anchor", "", str)
     if anchor not in codecs:
         raise c.fail("anchor", f"the name of one of the codecs ({', '.join(codecs)})", anchor)
+    references = c.get(doc, "references", "", list, False, [])
+    for k, ref in enumerate(references):
+        if ref not in codecs or ref == anchor or ref in references[:k]:
+            raise c.fail(f"references[{k}]", "the name of another codec than the anchor, "
+                         f"listed once ({', '.join(c for c in codecs if c != anchor)})", ref)
     return CtcConfig(name, c.get(doc, "description", "", str, False, ""), dataset, task,
-                     list(metrics), anchor, codecs, source, doc)
+                     list(metrics), anchor, codecs, source, doc, [str(r) for r in references])
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> CtcConfig:

@@ -161,8 +161,10 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
     decode_s = time.perf_counter() - start
     start = time.perf_counter()
     metrics = {name: metric.measure(codec.input, original, decoded)
-               for name, metric in run.metrics.items() if metric.task_output is None}
-    detections = (run.model.predict(decoded, item.width, item.height, item.id, cfg.task.split)
+               for name, metric in run.metrics.items()
+               if metric.task_output is None and metric.applies_to(codec.input)}
+    split = cfg.task.split if codec.needs_split else None  # an image codec: remote inference
+    detections = (run.model.predict(decoded, item.width, item.height, item.id, split)
                   if run.predicts else None)
     eval_s = time.perf_counter() - start
     extent = codec.extent(original)

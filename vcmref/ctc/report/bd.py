@@ -58,15 +58,22 @@ def bd_table(
     rate_unit: str,
     per_point: pd.DataFrame,
     messages: list[str],
+    references: list[str] | None = None,
 ) -> Table:
-    """One row per test codec x group x metric x method, in that nesting order."""
+    """One row per test codec x group x metric x method, in that nesting order, against the
+    anchor; then the same against each of `references` (further anchors, e.g. another route
+    to the same task), each codec but the reference itself."""
     if anchor is None:
         messages.append("no anchor is configured: no BD-rate computed")
     tests = [c for c in codecs if c != anchor]
     if anchor is not None and not tests:
         messages.append("no test codec besides the anchor: no BD-rate computed")
     rows: list[dict[str, Any]] = []
-    for test in tests:
+    pairs = [(anchor, test) for test in tests]
+    if anchor is not None:
+        pairs += [(ref, test) for ref in references or () if ref in codecs
+                  for test in codecs if test != ref]
+    for anchor, test in pairs:
         for g in groups:
             for metric in metrics:
                 tx, ty, tnote = _curve(per_point, test, g, metric, rate_unit)

@@ -215,7 +215,9 @@ def build_report(run_dir: str | os.PathLike, *, item_map: bool = True) -> Report
     per_item = _per_item(recs, codecs, metric_keys, task_metrics, task, item_map, messages)
     grouped = _in_groups(recs, codecs, groups)
     per_point = _per_point(grouped, metric_keys, task_metrics, task, messages)
-    bd = bd_table(anchor, codecs, groups, metrics, task_metrics, rate_unit, per_point, messages)
+    references = [str(r) for r in cfg.get("references") or []]
+    bd = bd_table(anchor, codecs, groups, metrics, task_metrics, rate_unit, per_point, messages,
+                  references)
     mpeg = _mpeg_table(grouped, per_point, metrics, task_metrics, rate_unit)
 
     failed = _ranked(recs.loc[~ok_mask], codecs, None)
