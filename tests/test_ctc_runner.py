@@ -212,31 +212,43 @@ def test_cli_ctc_and_report(tmp_path) -> None:
 
 
 def test_fcm_track_on_coco_gives_tables_and_bd_rate(tmp_path) -> None:
-    """The FCM-style track, on 2 COCO images and 4 rate points per codec: the tables exist and
-    the vcmref codec has a BD-rate against the VVC feature anchor (feature PSNR) and BD rows
-    for mAP with their warnings."""
+    """The FCM-style track, on 2 COCO images: the tables exist, the vcmref codec has a BD-rate
+    against the VVC feature anchor (feature PSNR) and BD rows for mAP with their warnings; the
+    hybrid's streams are the anchor's plus the restoration_model unit; the image route is a
+    second reference."""
     from vcmref.ctc.report import write_report
     from vcmref.tasks.model_files import default_model_path
 
     cfg = load_config("fcm_coco_detection", [
         "dataset.count=2", "codecs.vvc-feature-anchor.points=[27,32,37,42]",
-        "codecs.vcmref.points=[0.4,0.8,1.6,3.2]"])
+        "codecs.vcmref.points=[0.4,0.8,1.6,3.2]", "codecs.vcmref-hybrid.points=[32,42]",
+        "codecs.image-route.points=[32,42]"])
     if not (Path(cfg.dataset.annotations).is_file() and default_model_path().is_file()):
         pytest.skip("shared COCO subset or YOLOX-Nano model not found (set VCMREF_SHARED)")
     summary = run(cfg, tmp_path / "fcm", workers=2)
-    assert summary.done == 16 and not summary.failed
+    assert summary.done == 24 and not summary.failed
     paths = write_report(tmp_path / "fcm")
     import csv
 
     rows = list(csv.DictReader(paths["bd_rate.csv"].read_text().splitlines()))
     psnr = [r for r in rows if r["test_codec"] == "vcmref" and r["metric"] == "feature_psnr"
-            and r["class"] == "all"]
+            and r["class"] == "all" and r["anchor"] == "vvc-feature-anchor"]
     assert {r["method"] for r in psnr} == {"pchip-jctvc", "cubic-m33", "akima"}
     assert all(r["bd_rate_pct"] for r in psnr)
     assert any(r["metric"] == "mAP" for r in rows)
+    assert {(r["anchor"], r["test_codec"]) for r in rows if r["anchor"] == "image-route"} == {
+        ("image-route", c) for c in ("vvc-feature-anchor", "vcmref-hybrid", "vcmref")}
     per_point = list(csv.DictReader(paths["per_point.csv"].read_text().splitlines()))
-    assert {r["codec"] for r in per_point} == {"vvc-feature-anchor", "vcmref"}
+    assert {r["codec"] for r in per_point} == {"vvc-feature-anchor", "vcmref-hybrid",
+                                               "image-route", "vcmref"}
     assert all(0 <= float(r["mAP"]) <= 1 for r in per_point if r["class"] == "all")
+    image = [r for r in per_point if r["codec"] == "image-route"]
+    assert image and all(r["feature_psnr"] == "" for r in image)  # no features to compare
+    per_item = list(csv.DictReader(paths["per_item.csv"].read_text().splitlines()))
+    bits = {(r["codec"], r["point"], r["item"]): int(r["bits"]) for r in per_item}
+    for (codec, point, item), b in bits.items():
+        if codec == "vcmref-hybrid":  # + unit header and payload of restoration_model
+            assert b == bits[("vvc-feature-anchor", point, item)] + 8 * (6 + 33)
 
 
 def test_classes_group_items_in_the_report(tmp_path) -> None:

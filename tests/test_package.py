@@ -76,7 +76,10 @@ def test_wheel_holds_the_package_data(installed) -> None:
     configs = {f"vcmref/ctc/configs/{p.name}"
                for p in (CHECKOUT / "vcmref" / "ctc" / "configs").glob("*.yaml")}
     assert "vcmref/ctc/configs/demo.yaml" in configs and configs <= names
-    assert not [n for n in names if n.endswith(".onnx")], "no model weights in the package"
+    models = {f"vcmref/refsw/restoration_models/{p.name}" for p in
+              (CHECKOUT / "vcmref" / "refsw" / "restoration_models").glob("*.vcmr")}
+    assert models <= names  # the small restoration networks named by streams (clause 8)
+    assert not [n for n in names if n.endswith(".onnx")], "no task network weights"
     assert {n.split("/")[0] for n in names} == {"vcmref", f"vcmref-{vcmref.__version__}.dist-info"}
 
 
