@@ -1,5 +1,6 @@
 """Registries by role: the names a CTC config gives task models, codec kinds, dataset kinds,
-metrics and the pre- and post-processing of generic task networks.
+metrics, the pre- and post-processing of generic task networks and the channel models of
+loss simulation.
 
 This module is a leaf: it imports nothing of what registers into it. Each implementation
 registers itself where it is defined, with a decorator::
@@ -12,11 +13,12 @@ registers itself where it is defined, with a decorator::
 On its first lookup a registry imports the modules that hold the built-in implementations
 (named here as strings) and then loads the third-party plugins of the entry-point group
 ``vcmref.<role>`` (``vcmref.tasks``, ``vcmref.codecs``, ``vcmref.datasets``,
-``vcmref.metrics``, ``vcmref.preprocessors``, ``vcmref.postprocessors``), the way pytest
-finds its plugins. An entry point names a module (importing it registers what it holds) or
-an object (``package.module:attr``, registered under the entry point's name). A plain Python
-file is loaded with `load_plugin` (the CTC config's ``plugins`` key). A name registered twice
-is refused, naming both; an unknown name is refused in one line naming the known ones.
+``vcmref.metrics``, ``vcmref.preprocessors``, ``vcmref.postprocessors``, ``vcmref.recovery``,
+``vcmref.channels``), the way pytest finds its plugins. An entry point names a module
+(importing it registers what it holds) or an object (``package.module:attr``, registered
+under the entry point's name). A plain Python file is loaded with `load_plugin` (the CTC
+config's ``plugins`` key). A name registered twice is refused, naming both; an unknown name is
+refused in one line naming the known ones.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from vcmref.errors import VcmrefError
 
 T = TypeVar("T")
 
-__all__ = ["CODECS", "DATASETS", "METRICS", "POSTPROCESSORS", "PREPROCESSORS", "TASKS",
-           "PluginError", "Registry", "RegistryError", "load_plugin", "resolve"]
+__all__ = ["CHANNELS", "CODECS", "DATASETS", "METRICS", "POSTPROCESSORS", "PREPROCESSORS", "TASKS",
+           "RECOVERY", "PluginError", "Registry", "RegistryError", "load_plugin", "resolve"]
 
 
 class RegistryError(VcmrefError, LookupError):
@@ -221,3 +223,7 @@ PREPROCESSORS: Registry[Any] = Registry("preprocessors", "pre-processing",
 #: Post-processing of generic task networks (`vcmref.tasks.processing.Postprocessor`).
 POSTPROCESSORS: Registry[Any] = Registry("postprocessors", "post-processing",
                                          ("vcmref.tasks.processing",))
+#: Channel models of packet-loss simulation (`vcmref.bitstream.loss.ChannelModel`): "iid", "ge".
+CHANNELS: Registry[Any] = Registry("channels", "channel model", ("vcmref.bitstream.loss",))
+#: Recovery of lost tensor samples (`vcmref.eval.recovery.RecoveryMethod` subclasses).
+RECOVERY: Registry[Any] = Registry("recovery", "recovery method", ("vcmref.eval.recovery",))
