@@ -311,6 +311,11 @@ def decode(
     no_restoration: Annotated[bool, typer.Option(
         "--no-restoration", help="write the decoded tensors (the conformance point) even when "
         "the stream names a restoration model")] = False,
+    loss_tolerant: Annotated[bool, typer.Option(
+        "--loss-tolerant", help="decode what arrived: lost or damaged data units and inner "
+        "codec data leave their samples 0 (spec clause 5.15)")] = False,
+    missing: Annotated[Path | None, typer.Option(help="with --loss-tolerant: also write the "
+                                                 "masks of lost samples (.npz, bool)")] = None,
 ) -> None:
     """Decode a stream (normative decoder); checks decoded-data hashes when present. When the
     stream names a restoration model (spec clause 8), -o gets the restored tensors."""
@@ -325,22 +330,27 @@ def decode(
         if layers is not None and layers < 1:
             raise CliError(f"--layers {layers}: expected at least 1 (layer 0 is always "
                            "decoded)")
+        if missing is not None and not loss_tolerant:
+            raise CliError("--missing needs --loss-tolerant (a strict decode loses nothing)")
         try:
             outputs = DecodeOutputs(tensors=output, samples=samples, tile_frames=frames,
-                                    raw_samples=raw_samples, raw_values=raw_values)
+                                    raw_samples=raw_samples, raw_values=raw_values,
+                                    missing=missing)
         except ValueError as e:
             raise CliError(str(e)) from None
         data = _read_stream(stream)
         t0 = time.perf_counter()
         decoded = Decoder(max_layers=layers, verify_hashes=not no_verify_hash,
-                          inner_decoder=decode_inner_pictures).frames(data)
-        checked = 0
+                          inner_decoder=decode_inner_pictures,
+                          loss_tolerant=loss_tolerant).frames(data)
+        checked = lost = 0
         layer_sets: set[tuple[int, ...]] = set()
 
         def tally(frames_in):
-            nonlocal checked
+            nonlocal checked, lost
             for f in frames_in:
                 checked += f.hashes_checked
+                lost += sum(int(m.sum()) for m in (f.missing or {}).values())
                 layer_sets.add(tuple(f.layers))
                 yield f
 
@@ -363,7 +373,61 @@ def decode(
                    f", {checked} hashes verified, decoded and written in {dt:.3f} s"
                    + (f"; skipped {len(decoded.skipped_units)} reserved units"
                       if decoded.skipped_units else "")
-                   + (f"; tensors restored with {restored_by[0].name}" if restored_by else ""))
+                   + (f"; tensors restored with {restored_by[0].name}" if restored_by else "")
+                   + (f"; {lost} samples lost" if loss_tolerant else ""))
+
+    _run(go)
+
+
+@app.command("simulate-loss")
+def simulate_loss(
+    stream: Annotated[Path, typer.Argument(help="vcmref stream")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="damaged stream to write")],
+    model: Annotated[str, typer.Option(help="channel model: iid or ge (Gilbert-Elliott)")]
+    = "iid",
+    p: Annotated[float, typer.Option("--p", help="loss probability of a unit")] = 0.1,
+    burst: Annotated[float | None, typer.Option(help="mean burst length (ge only)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the channel's random numbers")] = 0,
+    expose: Annotated[str, typer.Option(help="comma-separated protected unit types to expose "
+                                        "to loss too, e.g. frame_header")] = "",
+    trace: Annotated[Path | None, typer.Option(help="where to write the loss trace (default: "
+                                               "OUTPUT.trace.json)")] = None,
+    replay: Annotated[Path | None, typer.Option(help="replay this loss trace instead of "
+                                                "drawing losses")] = None,
+) -> None:
+    """Drop units of a stream as a packet channel would (data units and inner codec data by
+    default), seeded and replayable; writes the damaged stream and its loss trace."""
+
+    def go() -> None:
+        from vcmref.bitstream.loss import (
+            DEFAULT_PROTECTED,
+            LossTrace,
+            apply_trace,
+            protected_types,
+            simulate,
+        )
+        from vcmref.bitstream.units import unit_type_name
+
+        data = _read_stream(stream)
+        if replay is not None:
+            if not replay.exists():
+                raise CliError(f"{replay}: no such file")
+            lost = LossTrace.read(replay)
+            damaged = apply_trace(data, lost)
+        else:
+            exposed = protected_types([v.strip() for v in expose.split(",") if v.strip()])
+            protect = [unit_type_name(t) for t in DEFAULT_PROTECTED - exposed]
+            settings: dict[str, object] = {"model": model, "p": p}
+            if burst is not None:
+                settings["burst"] = burst
+            damaged, lost = simulate(data, settings, seed, protect=protect)
+        trace_path = trace or output.with_name(output.name + ".trace.json")
+        write_atomic(output, damaged)
+        if replay is None or trace is not None:
+            lost.write(trace_path)
+        typer.echo(f"{output}: {len(lost.lost)} of {lost.unit_count} units lost "
+                   f"({len(damaged)} bytes of {len(data)})"
+                   + (f"; trace {trace_path}" if replay is None or trace is not None else ""))
 
     _run(go)
 

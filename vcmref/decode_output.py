@@ -97,8 +97,8 @@ class DecodeOutputs:
 
     def __init__(self, *, tensors: Path | None = None, samples: Path | None = None,
                  tile_frames: Path | None = None, raw_samples: Path | None = None,
-                 raw_values: Path | None = None) -> None:
-        paths = [p for p in (tensors, samples, tile_frames, raw_samples, raw_values)
+                 raw_values: Path | None = None, missing: Path | None = None) -> None:
+        paths = [p for p in (tensors, samples, tile_frames, raw_samples, raw_values, missing)
                  if p is not None]
         for p in paths:
             check_output_path(p)
@@ -112,10 +112,11 @@ class DecodeOutputs:
         self.tile_frames = NpzSpool(tile_frames) if tile_frames is not None else None
         self.raw_samples = RawSpool(raw_samples) if raw_samples is not None else None
         self.raw_values = RawSpool(raw_values) if raw_values is not None else None
+        self.missing = NpzSpool(missing) if missing is not None else None  # lost-sample masks
 
     def _spools(self) -> list[NpzSpool | RawSpool]:
         return [s for s in (self.tensors, self.samples, self.tile_frames, self.raw_samples,
-                            self.raw_values) if s is not None]
+                            self.raw_values, self.missing) if s is not None]
 
     def write_all(self, sps, frames: Iterable, restore: Callable | None = None) -> int:
         """Spool every frame of `frames` (decoded frames of a stream with parameter set
@@ -136,6 +137,8 @@ class DecodeOutputs:
                     self.tensors.declare(ti.name, np.float32, shape)
                 if self.samples is not None:
                     self.samples.declare(ti.name, np.int32, shape)
+                if self.missing is not None:
+                    self.missing.declare(ti.name, np.bool_, shape)
             if self.tile_frames is not None:
                 for name, _, geom in geoms:
                     self.tile_frames.declare(name, np.int32, (geom.height, geom.width))
@@ -149,6 +152,8 @@ class DecodeOutputs:
                         self.tensors.add(ti.name, tensors[ti.name])
                     if self.samples is not None:
                         self.samples.add(ti.name, frame.samples[ti.name])
+                    if self.missing is not None:
+                        self.missing.add(ti.name, frame.missing[ti.name])
                 if self.raw_samples is not None:
                     self.raw_samples.add(frame_samples_bytes(sps, frame))
                 if self.raw_values is not None:

@@ -47,6 +47,9 @@ class DecodedFrame:
     tensors: dict[str, np.ndarray]  # float32 (C, H, W)
     layers: list[int]
     hashes_checked: int
+    # loss-tolerant decoding only: bool (C, H, W) per tensor, True where a sample was lost
+    # (its sample and tensor value are then 0); None from a strict decoder
+    missing: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -179,6 +182,21 @@ def _dequant_chunks(channels: tuple[int, ...], height: int,
 
 _Pending = dict[int, tuple[deque, Unit]]
 
+# The payload units a loss-tolerant decoder treats as lost when absent or damaged.
+LOSSY_UNIT_TYPES = frozenset({UnitType.DATA_UNIT, UnitType.INNER_CODEC_DATA})
+
+
+def _lost_count(missing: dict[str, np.ndarray] | None) -> int:
+    return 0 if missing is None else int(sum(int(m.sum()) for m in missing.values()))
+
+
+def _mark_layer(sps: StreamParameterSet, layer: int, missing: dict[str, np.ndarray]) -> None:
+    """Every sample of the channels that `layer` carries is lost."""
+    for t, ti in enumerate(sps.tensors):
+        chans = sps.layer_channels(t, layer)
+        if chans:
+            missing[ti.name][chans] = True
+
 
 class FrameStream:
     """A stream being decoded: `sps` at once, then the frames as they are iterated (once);
@@ -210,13 +228,17 @@ class Decoder:
     """
 
     def __init__(self, max_layers: int | None = None, verify_hashes: bool = True,
-                 inner_decoder: InnerDecoder | None = None) -> None:
+                 inner_decoder: InnerDecoder | None = None, loss_tolerant: bool = False) -> None:
         if max_layers is not None and (isinstance(max_layers, bool) or max_layers < 1):
             raise ValueError(f"max_layers {max_layers!r}: expected at least 1 (layer 0 is "
                              "always decoded)")
         self.max_layers = max_layers
         self.verify_hashes = verify_hashes
         self.inner_decoder = inner_decoder or no_inner_decoder
+        # Loss-tolerant mode (spec clause 5.15, informative): a data unit or inner_codec_data
+        # unit that is missing, fails its CRC or does not decode is a loss; what arrived is
+        # decoded, and each frame says which samples were lost. Headers stay required.
+        self.loss_tolerant = loss_tolerant
 
     def decode(self, data: bytes) -> DecodeResult:
         """Decode the whole stream; every frame is held (see `frames` for one at a time)."""
@@ -335,10 +357,17 @@ class Decoder:
                                  f"entropy_coder_idc is {int(sps.entropy_coder)}",
                                  unit=unit.label, element="unit_type",
                                  bit_offset=8 * unit.byte_offset + 1)
-        content = _parse(data, unit, row, sps)
+        if self.loss_tolerant and unit.unit_type in LOSSY_UNIT_TYPES:
+            try:
+                content = _parse(data, unit, row, sps)
+            except BitstreamError:
+                return  # a damaged payload unit counts as lost
+        else:
+            content = _parse(data, unit, row, sps)
         if content.frame_index != fr.header.frame_index:
             raise BitstreamError(f"frame_index {content.frame_index} inside frame "
-                                 f"{fr.header.frame_index}", unit=unit.label,
+                                 f"{fr.header.frame_index} (is frame {content.frame_index}'s "
+                                 "frame header missing?)", unit=unit.label,
                                  element="frame_index", bit_offset=unit.payload_bit_offset)
         fields = tuple(getattr(content, name) for name in row.key)
         key = (unit.layer_id, *fields) if fields else unit.layer_id
@@ -355,7 +384,13 @@ class Decoder:
         present = sorted({k[0] for k in fr.models} | {k[0] for k in fr.data}
                          | set(fr.hashes) | set(fr.inner)
                          | {k for k, (left, _) in pending.items() if left})
-        for layer in present:
+        missing = None
+        if self.loss_tolerant:
+            # every layer the decoder was asked for is expected; what did not arrive is lost
+            present = list(range(min(len(sps.layers), self.max_layers or len(sps.layers))))
+            missing = {ti.name: np.zeros((ti.channels, ti.height, ti.width), dtype=bool)
+                       for ti in sps.tensors}
+        for layer in present if not self.loss_tolerant else ():
             for ref in sps.layers[layer].ref_layers:
                 if ref not in present:
                     raise BitstreamError(f"frame {fr.header.frame_index}: layer {layer} is "
@@ -367,8 +402,18 @@ class Decoder:
                    for ti in sps.tensors}
         hashes_checked = 0
         for layer in present:
+            lost_before = _lost_count(missing)
             if sps.entropy_coder == EntropyCoder.INNER_CODEC:
-                place_picture(self._next_picture(sps, fr, layer, pending), sps, layer, samples)
+                try:
+                    picture = self._next_picture(sps, fr, layer, pending)
+                except ToolNotFoundError:
+                    raise
+                except BitstreamError:
+                    if missing is None:
+                        raise
+                    _mark_layer(sps, layer, missing)
+                else:
+                    place_picture(picture, sps, layer, samples)
             tiles = []  # (tensor, geometry) of the layer, in hash order
             for t, ti in enumerate(sps.tensors):
                 geom = tile_geometry(sps, t, layer)
@@ -379,7 +424,8 @@ class Decoder:
                                              element="tensor_idx")
                     continue
                 if sps.entropy_coder == EntropyCoder.WAVEFRONT_RANS:
-                    self._decode_tile(sps, fr, t, layer, geom, samples[ti.name])
+                    self._decode_tile(sps, fr, t, layer, geom, samples[ti.name],
+                                      None if missing is None else missing[ti.name])
                 for chans, rows in _dequant_chunks(geom.channels, ti.height, ti.width):
                     try:
                         tensors[ti.name][chans, rows] = dequantize(
@@ -390,19 +436,33 @@ class Decoder:
                                              element=e.element,
                                              bit_offset=fr.unit.payload_bit_offset) from None
                 tiles.append((ti, geom))
+            if missing is not None and _lost_count(missing) > lost_before:
+                continue  # a layer with losses cannot match its hash
             if layer in fr.hashes and self.verify_hashes:
                 dh, hunit = fr.hashes[layer]
                 # chunks made as the hash consumes them: one chunk's copy at a time
                 digest = layer_samples_md5(
                     samples[ti.name][chans, rows] for ti, geom in tiles
                     for chans, rows in _dequant_chunks(geom.channels, ti.height, ti.width))
+                if digest != dh.digest and missing is not None:
+                    _mark_layer(sps, layer, missing)  # damage no CRC caught: the layer is lost
+                    continue
                 if digest != dh.digest:
                     raise BitstreamError(
                         f"decoded samples of frame {fr.header.frame_index} layer {layer} have "
                         f"MD5 {digest.hex()}, the stream says {dh.digest.hex()}",
                         unit=hunit.label, element="decoded_md5")
                 hashes_checked += 1
-        return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked)
+        if missing is not None:
+            for name, lost in missing.items():
+                samples[name][lost] = 0
+                tensors[name][lost] = 0.0
+            present = [layer for layer in present
+                       if not all(missing[sps.tensors[t].name][c].all()
+                                  for t in range(len(sps.tensors))
+                                  for c in sps.layer_channels(t, layer))]
+        return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked,
+                            missing)
 
     def _next_picture(self, sps: StreamParameterSet, fr: _FrameUnits, layer: int,
                       pending: _Pending) -> np.ndarray:
@@ -443,9 +503,14 @@ class Decoder:
         return left.popleft()
 
     def _decode_tile(self, sps: StreamParameterSet, fr: _FrameUnits, t: int, layer: int,
-                     geom: TileGeometry, out: np.ndarray) -> None:
+                     geom: TileGeometry, out: np.ndarray, lost: np.ndarray | None) -> None:
+        """Decode the tile's data units into `out`; with a `lost` mask (loss-tolerant mode), a
+        unit that is missing or does not decode marks its samples lost instead of failing."""
         where = f"frame {fr.header.frame_index} layer {layer} tensor {t}"
         if (layer, t) not in fr.models:
+            if lost is not None:
+                lost[list(geom.channels)] = True
+                return
             raise BitstreamError(f"{where}: no tile model", unit=fr.unit.label,
                                  element="tensor_idx")
         model, _ = fr.models[layer, t]
@@ -455,23 +520,37 @@ class Decoder:
                                      f"{geom.num_units} units", unit=fr.data[key][1].label,
                                      element="unit_idx")
         tables = UnitTables(*model_tables(model, sps))
-        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
         for unit_idx in range(geom.num_units):
             entry = fr.data.get((layer, t, unit_idx))
-            if entry is None:
+            if entry is None and lost is None:
                 raise BitstreamError(f"{where}: data unit {unit_idx} is missing",
                                      unit=fr.unit.label, element="unit_idx")
-            du, unit = entry
             sched, index = unit_tensor_index(geom, unit_idx, sps.wavefront_block_size,
                                              sps.lane_limit)
-            try:
-                u = decode_unit_tokens(du.ans_data, sched, tables, max_class, direct)
-            except BitstreamError as e:
-                ans_start = unit.payload_bit_offset + 8 * (len(unit.payload) - 4
-                                                           - len(du.ans_data))
-                raise BitstreamError(e.reason, unit=unit.label, element=e.element,
-                                     bit_offset=ans_start) from None
-            if not place_samples(u, index, model.sample_offset, sps, out):
-                raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "
-                                     f"{sps.sample_max}]", unit=unit.label, element="ans_data",
-                                     bit_offset=8 * unit.byte_offset)
+            if lost is not None:
+                try:
+                    if entry is None:
+                        raise BitstreamError("missing")
+                    self._decode_unit(sps, entry, sched, index, tables, model, out)
+                except BitstreamError:
+                    lost.reshape(-1)[index] = True
+                continue
+            self._decode_unit(sps, entry, sched, index, tables, model, out)
+
+    @staticmethod
+    def _decode_unit(sps: StreamParameterSet, entry: tuple[DataUnit, Unit], sched: Any,
+                     index: np.ndarray, tables: UnitTables, model: TileModel,
+                     out: np.ndarray) -> None:
+        """Clauses 5.8 and 5.9 for one data unit: its samples into `out` at `index`."""
+        max_class, direct = sps.max_magnitude_class, sps.direct_token_log2
+        du, unit = entry
+        try:
+            u = decode_unit_tokens(du.ans_data, sched, tables, max_class, direct)
+        except BitstreamError as e:
+            ans_start = unit.payload_bit_offset + 8 * (len(unit.payload) - 4 - len(du.ans_data))
+            raise BitstreamError(e.reason, unit=unit.label, element=e.element,
+                                 bit_offset=ans_start) from None
+        if not place_samples(u, index, model.sample_offset, sps, out):
+            raise BitstreamError(f"decoded sample outside [{sps.sample_min}, "
+                                 f"{sps.sample_max}]", unit=unit.label, element="ans_data",
+                                 bit_offset=8 * unit.byte_offset)
