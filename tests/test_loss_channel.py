@@ -187,10 +187,8 @@ def test_damaged_stream_holds_exactly_the_units_not_lost(stream) -> None:
 
 
 def test_empty_stream() -> None:
-    empty = write_signature()
-    damaged, trace = simulate(empty, IidLoss(0.5), 0)
-    assert damaged == empty and trace.unit_count == 0 and trace.lost == ()
-    assert apply_trace(empty, trace) == empty
+    with pytest.raises(LossModelError, match="this one has none"):
+        simulate(write_signature(), IidLoss(0.5), 0)
 
 
 def test_trace_json_round_trip(stream, tmp_path) -> None:
@@ -338,3 +336,15 @@ def test_registry_and_config_settings() -> None:
         assert info.value.key == key and detail in info.value.detail
     with pytest.raises(LookupError, match=r"^unknown channel model 'bec'; known: ge, iid"):
         build_model({"model": "bec"})
+
+
+def test_a_stream_without_payload_units_is_refused() -> None:
+    from vcmref.bitstream.units import write_signature
+
+    s = encode({"a": np.ones((2, 4, 4), np.float32)}, EncoderConfig())
+    headers = write_signature() + b"".join(
+        s[u.byte_offset:u.byte_offset + 6 + len(u.payload)] for u in iter_units(s)
+        if u.unit_type != UnitType.DATA_UNIT)
+    with pytest.raises(LossModelError, match="stream: a stream with data units or inner codec "
+                                             "data to lose; this one has none"):
+        simulate(headers, IidLoss(0.5), seed=0)

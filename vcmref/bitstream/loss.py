@@ -455,6 +455,10 @@ def simulate(stream: bytes, model: ChannelModel | Mapping[str, Any], seed: int,
     seed = _check_seed(seed)
     keep = protected_types(protect)
     units = _units(stream)
+    if not any(unit_type in (UnitType.DATA_UNIT, UnitType.INNER_CODEC_DATA)
+               for unit_type, _ in units):
+        raise LossModelError("stream", "a stream with data units or inner codec data to lose; "
+                             "this one has none")
     drops = model.draw(len(units), seed)
     lost = [i for i, (unit_type, _) in enumerate(units) if drops[i] and unit_type not in keep]
     trace = LossTrace(
