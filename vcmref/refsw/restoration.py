@@ -240,7 +240,7 @@ def find_model(sha256: bytes) -> RestorationModel:
     folders = ", ".join(str(f) for f in model_folders())
     raise RestorationError(f"the stream names restoration model {sha256.hex()}, which is not "
                            f"in {folders} (add its folder to ${MODELS_ENV}, or decode without "
-                           "restoration)")
+                           "restoration: vcmref decode --no-restoration)")
 
 
 _LOADED: dict[bytes, RestorationModel] = {}
