@@ -202,15 +202,26 @@ def parse_model(data: bytes, where: str = "restoration model") -> RestorationMod
     return RestorationModel(hashlib.sha256(data).digest(), header, tensors)
 
 
+_BY_FILE: dict[tuple[str, int, int], RestorationModel] = {}
+
+
 def load_model(path: str | os.PathLike) -> RestorationModel:
-    """The model in a file."""
+    """The model in a file (the last few files read are kept, by path, size and mtime: an
+    encoder names the same model for every item)."""
     p = Path(path)
     try:
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if key in _BY_FILE:
+            return _BY_FILE[key]
         data = p.read_bytes()
     except OSError as e:
         raise RestorationError(f"restoration model {p}: cannot read it ({e.strerror})") from None
     model = parse_model(data, f"restoration model {p}")
     model.path = p
+    if len(_BY_FILE) >= 4:
+        _BY_FILE.pop(next(iter(_BY_FILE)))
+    _BY_FILE[key] = model
     return model
 
 
