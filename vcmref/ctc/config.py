@@ -32,7 +32,7 @@ from vcmref.params import ParamError, check_settings, defaults, kind_name
 from vcmref.registry import CODECS, DATASETS, METRICS, TASKS, PluginError, load_plugin
 
 TOP_KEYS = ("name", "description", "plugins", "dataset", "task", "metrics", "anchor", "references",
-            "codecs")
+            "codecs", "loss")
 DATASET_KEYS = ("kind", "count", "ids", "classes")  # the rest are the dataset kind's own
 TASK_KEYS = ("kind", "model", "split", "ground_truth", "pseudo_score_threshold")  # and own
 DEFAULT_TASK = "yolox-nano"
@@ -389,6 +389,16 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         if ref not in codecs or ref == anchor or ref in references[:k]:
             raise c.fail(f"references[{k}]", "the name of another codec than the anchor, "
                          f"listed once ({', '.join(c for c in codecs if c != anchor)})", ref)
+    if doc.get("loss") is not None:  # the loss track (vcmref.ctc.loss_track)
+        from vcmref.ctc.loss_track import parse_loss
+
+        if not any(CODECS.get(cc.kind).needs_split for cc in codecs.values()):
+            raise c.fail("loss", "a config with a feature codec (the loss track damages "
+                         "feature streams)", "no feature codec")
+        try:
+            parse_loss(doc["loss"])
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
     return CtcConfig(name, c.get(doc, "description", "", str, False, ""), dataset, task,
                      list(metrics), anchor, codecs, source, doc, [str(r) for r in references])
 

@@ -55,4 +55,17 @@ def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: in
 
         paths = write_report(run_dir)
         say(f"report: {paths['report.html']}")
+    if cfg.raw.get("loss") is not None and phase != "encode":
+        from vcmref.ctc.loss_track import run_loss_track, write_loss_report
+
+        bar, update = progress_bar(f"{cfg.name} (loss)")
+        with bar:
+            total, skipped, failed = run_loss_track(cfg, run_dir, workers, update)
+        say(f"{cfg.name} loss track: {total} bitstreams, {skipped} already done, "
+            f"{len(failed)} failed -> {run_dir / 'loss'}")
+        for job, error in failed[:20]:
+            say(f"  failed: {job.label()}: {error}")
+        if report:
+            paths = write_loss_report(run_dir)
+            say(f"loss report: {', '.join(str(p) for p in paths.values())}")
     return summary
