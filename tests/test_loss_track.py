@@ -84,6 +84,8 @@ def _run(tmp_path: Path, name: str):
 
 
 def test_a_small_loss_track_is_deterministic_and_resumes(tmp_path) -> None:
+    from vcmref.ctc.report import write_report
+
     cfg, a = _run(tmp_path, "a")
     total, skipped, failed = run_loss_track(cfg, a, workers=1)
     assert (total, skipped, failed) == (2, 0, [])
@@ -91,11 +93,21 @@ def test_a_small_loss_track_is_deterministic_and_resumes(tmp_path) -> None:
     paths = write_loss_report(a)
     rows = list(csv.DictReader(paths["loss_map.csv"].read_text().splitlines()))
     assert [(r["channel"], r["p"], r["method"]) for r in rows] == [
+        ("iid", "0.0", "bilinear"), ("iid", "0.0", "zero"),
         ("iid", "0.3", "bilinear"), ("iid", "0.3", "zero")]
-    for r in rows:
+    ordinary = {r["codec"]: r for r in csv.DictReader(
+        write_report(a)["per_point.csv"].read_text().splitlines()) if r["class"] == "all"}
+    for r in rows[:2]:  # p = 0 is the ordinary decode, at the ordinary report's rate and mAP
+        assert float(r["lost_fraction"]) == 0 and r["mAP_ci95"] == ""
+        assert float(r["mAP"]) == pytest.approx(float(ordinary["vcmref"]["mAP"]))
+    for r in rows[2:]:
         assert r["runs"] == "2" and r["items"] == "2" and r["mAP_ci95"] != ""
         assert 0.2 < float(r["lost_fraction"]) < 0.4
         assert 0 <= float(r["mAP"]) <= 1
+    for r in rows:
+        assert float(r["rate"]) == pytest.approx(float(ordinary["vcmref"]["bpp"]))
+    assert {"loss_map.png", "loss_rd.png"} <= set(paths)
+    assert paths["loss_rd.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     times = list(csv.DictReader(paths["loss_recovery_time.csv"].read_text().splitlines()))
     assert {(t["method"], t["tensor"]) for t in times} == {
         (m, t) for m in ("zero", "bilinear") for t in ("dark3", "dark4", "dark5")}
