@@ -301,5 +301,6 @@ def test_video_track_reports_kbps(tmp_path) -> None:
     bd = write_report(tmp_path / "run")["bd_rate.csv"].read_text().splitlines()
     assert all(",kbps," in line for line in bd[1:])
     doc["metrics"] = ["psnr_rgb"]
-    with pytest.raises(ConfigError, match="expected one of psnr_y, psnr_yuv for video codecs"):
+    with pytest.raises(ConfigError,
+                       match="expected one of psnr_y, psnr_yuv, vmaf for video codecs"):
         parse_config(doc, "video.yaml")

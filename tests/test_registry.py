@@ -102,11 +102,13 @@ def test_plugin_files_load_once(tmp_path) -> None:
 
 def test_builtin_kinds_declare_what_the_harness_calls() -> None:
     assert {"yolox-nano", "onnx", "torch"} <= set(TASKS.names())
-    assert CODECS.names() == ["feature-anchor", "image-anchor", "vcmref-features",
-                              "vcmref-image", "video-anchor"]
+    assert CODECS.names() == ["compressai", "feature-anchor", "image-anchor", "still-image",
+                              "vcmref-features", "vcmref-image", "video-anchor"]
     assert {"coco", "folder", "skimage", "video", "voc", "yolo"} == set(DATASETS.names())
-    assert METRICS.names() == ["feature_psnr", "map", "ms_ssim", "psnr_rgb", "psnr_y",
-                               "psnr_yuv"]
+    assert METRICS.names() == ["feature_psnr", "fsim", "fsim_y", "iw_ssim", "map", "ms_ssim",
+                               "ms_ssim_jpeg_ai", "nlpd", "psnr_hvs", "psnr_hvs_m", "psnr_rgb",
+                               "psnr_y", "psnr_y_jpeg_ai", "psnr_yuv", "psnr_yuv_jpeg_ai", "vif",
+                               "vmaf"]
     assert {"letterbox", "resize-normalize"} <= set(PREPROCESSORS.names())
     assert {"yolo", "detr", "classification"} <= set(POSTPROCESSORS.names())
     for name, metric in METRICS.items():

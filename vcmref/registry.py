@@ -211,12 +211,13 @@ def resolve(ref: str) -> Any:
 TASKS: Registry[Any] = Registry("tasks", "task kind", (
     "vcmref.tasks.yolox", "vcmref.tasks.onnx_task", "vcmref.tasks.torch_task"))
 #: CTC codec kinds (`vcmref.ctc.codecs.CtcCodec` subclasses): ``codecs.NAME.kind``.
-CODECS: Registry[Any] = Registry("codecs", "codec kind", ("vcmref.ctc.codecs",))
+CODECS: Registry[Any] = Registry("codecs", "codec kind", ("vcmref.ctc.codecs",
+                                                         "vcmref.ctc.learned_codecs"))
 #: Dataset kinds (`vcmref.eval.datasets.base.DatasetKind` subclasses): ``dataset.kind``.
 DATASETS: Registry[Any] = Registry("datasets", "dataset kind", ("vcmref.eval.datasets",))
 #: CTC metrics (`vcmref.eval.metric.Metric` subclasses): the config's ``metrics``.
 METRICS: Registry[Any] = Registry("metrics", "metric", (
-    "vcmref.eval.quality", "vcmref.eval.task_metrics"))
+    "vcmref.eval.quality", "vcmref.eval.task_metrics", "vcmref.eval.iqa.jpeg_ai"))
 #: Pre-processing of generic task networks (`vcmref.tasks.processing.Preprocessor`).
 PREPROCESSORS: Registry[Any] = Registry("preprocessors", "pre-processing",
                                         ("vcmref.tasks.processing",))

@@ -301,6 +301,76 @@ class JpegCodec(ImageCodec):
         return rgb, seconds, argv
 
 
+@register_image_codec
+class PillowJpegCodec(ImageCodec):
+    """Baseline JPEG by Pillow's libjpeg at quality 1..100 (the IJG scale: higher is better),
+    Pillow's own R'G'B' to Y'CbCr (JFIF, BT.601 full range), 4:2:0 by default, optimized
+    Huffman tables; the JPEG that JPEG AI-style comparisons mean by "JPEG"."""
+
+    name = "jpeg-pillow"
+    encoder = ""
+    demuxer = ""
+    _SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
+
+    def __init__(self, quality: int = 75, chroma: str = "420", timeout: float = 120.0) -> None:
+        super().__init__(timeout)
+        if not (isinstance(quality, int) and not isinstance(quality, bool)
+                and 1 <= quality <= 100):
+            raise CodecConfigError(f"jpeg-pillow quality must be an integer in [1, 100], "
+                                   f"got {quality!r}")
+        if chroma not in self._SUBSAMPLING:
+            raise CodecConfigError(f"jpeg-pillow chroma must be one of "
+                                   f"{', '.join(self._SUBSAMPLING)}, got {chroma!r}")
+        self.quality, self.chroma = quality, chroma
+
+    def check_image(self, info: ImageInfo) -> None:
+        if info.bit_depth != 8:
+            raise CodecConfigError(f"jpeg-pillow codes 8-bit images, not {info.bit_depth}-bit")
+
+    def _encode_args(self, image: np.ndarray, info: ImageInfo) -> tuple[str, bytes, list[str]]:
+        raise NotImplementedError  # Pillow codes in-process: encode() is overridden
+
+    def encode(self, image: np.ndarray, bit_depth: int | None = None
+               ) -> tuple[bytes, float, list[str]]:
+        import io
+        import time
+
+        from PIL import Image
+
+        info = image_info(image, bit_depth)
+        self.check_image(info)
+        start = time.perf_counter()
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(
+            buf, format="JPEG", quality=self.quality, subsampling=self._SUBSAMPLING[self.chroma],
+            optimize=True)
+        argv = ["PIL.Image.save", f"quality={self.quality}", f"chroma={self.chroma}",
+                "optimize=True"]
+        return buf.getvalue(), time.perf_counter() - start, argv
+
+    def decode(self, data: bytes, like: np.ndarray, bit_depth: int | None = None
+               ) -> tuple[np.ndarray, float, list[str]]:
+        import io
+        import time
+
+        from PIL import Image, UnidentifiedImageError
+
+        info = image_info(like, bit_depth)
+        start = time.perf_counter()
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format != "JPEG":
+                    raise ToolError(f"jpeg-pillow decode: a {im.format} file, expected JPEG")
+                im = im.convert("RGB" if info.channels == 3 else "L")
+                out = np.asarray(im)
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ToolError(f"jpeg-pillow decode: not a readable JPEG ({e})") from None
+        if out.shape[:2] != (info.height, info.width):
+            raise ToolError(f"jpeg-pillow decode: {out.shape[1]}x{out.shape[0]}, expected "
+                            f"{info.width}x{info.height}")
+        return out.copy(), time.perf_counter() - start, ["PIL.Image.open"]
+
+
 def j2k_num_resolutions(height: int, width: int) -> int:
     """min(6, floor(log2(min(h, w))) + 1): openjpeg needs 2^(levels) <= the smaller side."""
     return min(6, int(math.floor(math.log2(min(height, width)))) + 1)

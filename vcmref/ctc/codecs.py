@@ -164,12 +164,32 @@ class CtcCodec(ABC):
     # The rate parameters the rate-point search may vary (the rate falls as they grow): an
     # integer one over its declared range, a float one over quarter-octave steps.
     searchable: ClassVar[tuple[str, ...]] = ("qp", "step")
+    # Searchable rate parameters whose rate rises as they grow (a learned codec's quality).
+    rate_rises: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: CodecConfig) -> None:
         self.cfg = cfg
 
     def _settings(self, point: Any) -> dict[str, Any]:
         return {**self.cfg.params, self.cfg.rate_parameter: point}
+
+    @classmethod
+    def validate(cls, settings: Settings, prefix: str) -> None:
+        """Checks of `params` (defaults filled in) beyond the declared types and ranges, when
+        the config loads (raise vcmref.params.ParamError); default: none."""
+        return None
+
+    @classmethod
+    def check_inputs(cls, settings: Settings, points: list[Any]) -> None:
+        """Raise vcmref.params.ParamError (key in params, what was expected) for a file the
+        codec needs at these rate points that is not there; called before a run directory is
+        created. Default: nothing to check."""
+        return None
+
+    def prepare(self, point: Any) -> None:
+        """Load what coding at `point` needs (e.g. a model), so that the timed encode and
+        decode do not count it; default: nothing."""
+        return None
 
     @abstractmethod
     def original(self, run: Any, item: Any) -> Any:
@@ -308,6 +328,55 @@ class ImageAnchorCodec(ImageCodec):
         return decode_image(bitstream, self._codec(), width, height, matrix=p["matrix"],
                             full_range=p["full_range"], bit_depth=p["bit_depth"],
                             chroma=p["chroma"])
+
+
+def _still_codecs() -> tuple[str, ...]:
+    from vcmref.anchors.registry import IMAGE_CODECS
+
+    return tuple(IMAGE_CODECS.names())
+
+
+STILL_IMAGE_PARAMETERS = (
+    Param("image_codec", str, "jpeg-pillow", choices=lambda s: _still_codecs(),
+          doc="an image codec of vcmref.anchors.image_codecs"),
+    Param("chroma", str, "420", choices=("420", "444"),
+          requires={"image_codec": ("jpeg", "jpeg-pillow")}),
+)
+# The rate parameter of each still-image codec: Pillow's quality (the rate rises with it),
+# ffmpeg mjpeg's quantizer scale, JPEG 2000's compression ratio (even; 24 / ratio bpp).
+STILL_IMAGE_RATE_PARAMETERS = (
+    Param("quality", int, min=1, max=100, requires={"image_codec": ("jpeg-pillow",)}),
+    Param("q", int, min=2, max=31, requires={"image_codec": ("jpeg",)}),
+    Param("ratio", int, min=2, requires={"image_codec": ("jpeg2000",)}),
+)
+
+
+@CODECS.register("still-image")
+class StillImageCodec(ImageCodec):
+    """An R'G'B' image coded by a still-image codec (JPEG by Pillow or ffmpeg, JPEG 2000); the
+    rate parameter is the codec's own (quality, q or ratio)."""
+
+    parameters = STILL_IMAGE_PARAMETERS
+    rate_parameters = STILL_IMAGE_RATE_PARAMETERS
+    searchable = ("quality", "q")
+    rate_rises = ("quality",)
+
+    def _codec(self, point: Any):
+        from vcmref.anchors.registry import get_image_codec
+
+        p = {**defaults(self.parameters), **self.cfg.params}
+        options = {self.cfg.rate_parameter: point}
+        if p["image_codec"] in ("jpeg", "jpeg-pillow"):
+            options["chroma"] = p["chroma"]
+        return get_image_codec(p["image_codec"], **options)
+
+    def encode(self, data: np.ndarray, point: Any) -> bytes:
+        return self._codec(point).encode(data)[0]
+
+    def decode(self, bitstream: bytes, width: int, height: int, point: Any,
+               like: Any = None) -> np.ndarray:
+        shape = (height, width, 3) if like is None else like.shape
+        return self._codec(point).decode(bitstream, np.zeros(shape, np.uint8))[0]
 
 
 @CODECS.register("vcmref-image")

@@ -18,6 +18,7 @@ more kinds."""
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -94,6 +95,9 @@ class CodecConfig:
     points: list[Any]
     params: dict[str, Any] = field(default_factory=dict)
     points_per_item: dict[str, list[Any]] = field(default_factory=dict)
+    # Target bitrates (bpp): the points are found per item by the rate-point search
+    # (vcmref.ctc.search) before the run; until then `points` is empty.
+    target_bpp: list[float] = field(default_factory=list)
 
     def item_points(self, item_name: str) -> list[Any]:
         return self.points_per_item.get(item_name, self.points)
@@ -287,7 +291,7 @@ def _duplicate(values: list[Any]) -> Any:
 
 
 def _check_codec(c: _Checker, cls: Any, path: str, rate: str, points: list[Any],
-                 params: dict[str, Any], per_item: dict[str, Any]) -> None:
+                 params: dict[str, Any], per_item: dict[str, Any], searched: bool = False) -> None:
     """params, rate_parameter and points against what the codec kind declares."""
     rates = {p.name: p for p in cls.rate_parameters}
     if rate not in rates:
@@ -297,6 +301,9 @@ def _check_codec(c: _Checker, cls: Any, path: str, rate: str, points: list[Any],
                      "the points", params[rate])
     try:
         settings = check_settings(cls.parameters, params, f"{path}params.")
+        validate = getattr(cls, "validate", None)
+        if validate is not None:
+            validate(settings, f"{path}params.")
         spec = rates[rate]
         unmet = spec.unmet(settings)
         if unmet:
@@ -313,7 +320,7 @@ def _check_codec(c: _Checker, cls: Any, path: str, rate: str, points: list[Any],
     except ParamError as e:
         raise ConfigError(f"{c.source}: {e}") from None
     twice = _duplicate(points)
-    if twice is not None:
+    if twice is not None and not searched:  # a search may find one point for two targets
         raise c.fail(f"{path}points", f"distinct rate points ({twice!r} is given twice)")
 
 
@@ -350,7 +357,8 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
     for cname, cd in codecs_doc.items():
         path = f"codecs.{cname}."
         cd = c.mapping(cd, f"codecs.{cname}")
-        c.unknown(cd, ("kind", "rate_parameter", "points", "params", "points_per_item"), path)
+        c.unknown(cd, ("kind", "rate_parameter", "points", "params", "points_per_item",
+                       "target_bpp"), path)
         ckind = c.get(cd, "kind", path, str)
         if ckind not in CODECS:
             raise c.fail(f"{path}kind", f"one of {', '.join(CODECS.names())}", ckind)
@@ -364,9 +372,18 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         # With task.split set, an image codec is the remote-inference route (the whole network
         # on the decoded image) beside the feature codecs; metrics apply where they can.
         inputs.add(cls.input)
-        points = c.get(cd, "points", path, list)
-        if not points:
-            raise c.fail(f"{path}points", "a non-empty list of rate points")
+        targets = c.get(cd, "target_bpp", path, list, False, [])
+        if "target_bpp" in cd and (not targets or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                and t > 0 for t in targets) or len(set(targets)) != len(targets)):
+            raise c.fail(f"{path}target_bpp", "a non-empty list of distinct bitrates > 0",
+                         targets)
+        if targets and "target_bpp" in cd and "points" not in cd:
+            points = []  # found by the search before the run
+        else:
+            points = c.get(cd, "points", path, list)
+            if not points:
+                raise c.fail(f"{path}points", "a non-empty list of rate points")
         per_item = c.get(cd, "points_per_item", path, dict, False, {})
         for item, plist in per_item.items():
             if not isinstance(plist, list) or len(plist) != len(points):
@@ -374,8 +391,17 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
                              f"a list of {len(points)} points (as many as points)", plist)
         rate = c.get(cd, "rate_parameter", path, str)
         params = c.get(cd, "params", path, dict, False, {})
-        _check_codec(c, cls, path, rate, points, params, per_item)
-        codecs[str(cname)] = CodecConfig(str(cname), ckind, rate, points, params, per_item)
+        _check_codec(c, cls, path, rate, points, params, per_item, bool(targets))
+        if targets:
+            if rate not in cls.searchable:
+                raise c.fail(f"{path}target_bpp", f"a codec whose rate parameter can be "
+                             f"searched ({' or '.join(cls.searchable) or 'none'} for kind "
+                             f"{ckind})", rate)
+            if points and len(points) != len(targets):
+                raise c.fail(f"{path}points", f"as many points as target_bpp "
+                             f"({len(targets)}): the points found for them", points)
+        codecs[str(cname)] = CodecConfig(str(cname), ckind, rate, points, params, per_item,
+                                         [float(t) for t in targets])
     for i, m in enumerate(metrics):
         if not any(METRICS.get(m).applies_to(kind) for kind in inputs):
             fit = [k for k, v in METRICS.items() if any(v.applies_to(x) for x in inputs)]
@@ -451,7 +477,15 @@ def check_inputs(cfg: CtcConfig) -> None:
     from vcmref.anchors.registry import get_codec
 
     for name, codec in cfg.codecs.items():
-        params = {**defaults(CODECS.get(codec.kind).parameters), **codec.params}
+        cls = CODECS.get(codec.kind)
+        params = {**defaults(cls.parameters), **codec.params}
+        check = getattr(cls, "check_inputs", None)
+        if check is not None:
+            points = list(codec.points) + [p for ps in codec.points_per_item.values() for p in ps]
+            try:
+                check(params, points)
+            except ParamError as e:
+                raise ConfigError(f"{cfg.source}: codecs.{name}.params.{e}") from None
         if "codec" not in params:
             continue
         try:

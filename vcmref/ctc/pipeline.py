@@ -40,6 +40,14 @@ def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: in
     run summary."""
     cfg = load_config(config, overrides)
     run_dir = run_dir or Path("runs") / cfg.name
+    if any(spec.target_bpp for spec in cfg.codecs.values()):
+        from vcmref.ctc.search import resolve_target_rates
+
+        say(f"{cfg.name}: searching the rate points of the target bitrates "
+            f"(cached in {run_dir / 'search'}/CODEC)")
+        cfg, messages = resolve_target_rates(cfg, run_dir)
+        for m in messages[:20]:
+            say(f"  {m}")
     bar, update = progress_bar(cfg.name)
     with bar:
         summary = run(cfg, run_dir, workers=workers, scheduler=scheduler, phase=phase,

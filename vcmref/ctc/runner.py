@@ -143,6 +143,7 @@ def _encode(run_dir: Path, job: Job) -> tuple[bytes, float]:
     run = _state(run_dir)
     codec = run.codec(job.codec)
     data = codec.original(run, run.dataset[job.item_id])
+    codec.prepare(job.point)  # loading a model is not encoding
     start = time.perf_counter()
     bitstream = codec.encode(data, job.point)
     encode_s = time.perf_counter() - start
@@ -156,6 +157,7 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
     cfg, codec = run.cfg, run.codec(job.codec)
     item = run.dataset[job.item_id]
     original = codec.original(run, item)
+    codec.prepare(job.point)
     start = time.perf_counter()
     decoded = codec.decode(bitstream, item.width, item.height, job.point, like=original)
     decode_s = time.perf_counter() - start
@@ -381,6 +383,11 @@ def run(cfg: CtcConfig, run_dir: str | Path, *, workers: int = 1, scheduler: str
     from vcmref.ctc.config import check_inputs
 
     check_inputs(cfg)  # a missing dataset or model: refused before the run directory exists
+    unresolved = [name for name, spec in cfg.codecs.items() if not spec.points]
+    if unresolved:
+        raise ConfigError(f"{cfg.source}: codecs {', '.join(unresolved)} give target_bpp but "
+                          "no points: resolve them first (vcmref.ctc.search."
+                          "resolve_target_rates; `vcmref ctc` does)")
     prepare_run(cfg, run_dir)
     _state(run_dir)
     ds = dataset_of(run_dir)

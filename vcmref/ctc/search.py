@@ -103,10 +103,11 @@ def _step_value(k: int) -> float:
 
 def rate_grid(cfg: CtcConfig, codec_name: str,
               qp_range: tuple[float, float] | None = None) -> list[Any]:
-    """The values the search visits, in increasing order (falling rate), for a rate parameter
-    the codec kind lists as `searchable`: an integer one (a QP) over `qp_range` (default: the
-    range the kind declares for it, e.g. the inner codec's QPs), a float one (a step) over
-    the quarter-octave steps 2**(k/4) within `qp_range` (read as min and max step)."""
+    """The values the search visits, in the order of falling rate, for a rate parameter the
+    codec kind lists as `searchable`: an integer one (a QP) over `qp_range` (default: the
+    range the kind declares for it, e.g. the inner codec's QPs), increasing, or decreasing
+    for one the kind lists in `rate_rises` (a learned codec's quality); a float one (a step)
+    over the quarter-octave steps 2**(k/4) within `qp_range` (read as min and max step)."""
     spec = _codec_spec(cfg, codec_name)
     param = spec.rate_parameter
     cls = CODECS.get(spec.kind)
@@ -117,13 +118,21 @@ def rate_grid(cfg: CtcConfig, codec_name: str,
     settings = check_settings(cls.parameters, spec.params)
     if declared.type is int:
         low = _resolve(declared.min, settings) or 0
+        choices = _resolve(declared.choices, settings)
         if qp_range is None:
-            qp_range = (low, _resolve(declared.max, settings))
+            high = _resolve(declared.max, settings)
+            if high is None and choices:
+                high = max(choices)
+            if high is None:
+                raise SearchError(f"codecs.{codec_name}: {param} has no largest value to search "
+                                  "up to; give a range (qp_range / --range)")
+            qp_range = (low, high)
         lo, hi = qp_range
         if int(lo) != lo or int(hi) != hi or lo < low or hi < lo:
             raise SearchError(f"{param} range {lo}..{hi}: expected integers {low} <= min <= "
                               "max")
-        return list(range(int(lo), int(hi) + 1))
+        values = [v for v in range(int(lo), int(hi) + 1) if not choices or v in choices]
+        return values[::-1] if param in cls.rate_rises else values
     if qp_range is None:
         ks = range(STEP_GRID[0], STEP_GRID[1] + 1)
     else:
@@ -217,10 +226,21 @@ def _search_view(cfg: CtcConfig) -> CtcConfig:
     """The config the search's run directory records: rate points left out (they are what
     the search changes), so a config written by the search can reuse the directory."""
     doc = copy.deepcopy(cfg.raw)
-    for codec in doc.get("codecs", {}).values():
-        codec["points"] = [1]  # a placeholder every rate parameter takes (QP, step, bits)
+    for name, codec in doc.get("codecs", {}).items():
+        codec["points"] = [_placeholder(cfg, name)]
         codec.pop("points_per_item", None)
+        codec.pop("target_bpp", None)
     return parse_config(doc, cfg.source)
+
+
+def _placeholder(cfg: CtcConfig, codec_name: str) -> Any:
+    """A value the codec's rate parameter takes: its minimum where it has one, else 1 (a QP,
+    step or bit depth)."""
+    spec = cfg.codecs[codec_name]
+    cls = CODECS.get(spec.kind)
+    declared = next(p for p in cls.rate_parameters if p.name == spec.rate_parameter)
+    low = _resolve(declared.min, check_settings(cls.parameters, spec.params))
+    return low if isinstance(low, int) and low > 1 else 1
 
 
 def _open(cfg: CtcConfig, run_dir: Path):
@@ -554,3 +574,35 @@ def run_search(config: str | Path, codec: str, *, bpp: list[float] | None = None
         write_points(config, codec, result, Path(out), overrides=overrides)
         text += f"\nwrote {out}"
     return text
+
+
+SEARCH_DIR = "search"  # RUN/search/CODEC/: the target-rate searches' run directories, caches
+
+
+def resolve_target_rates(cfg: CtcConfig, run_dir: Path,
+                         progress: Callable[[str], None] | None = None
+                         ) -> tuple[CtcConfig, list[str]]:
+    """The config with the points of every codec that gives `target_bpp` found by
+    `search_bpp` (per item, in RUN/search/, whose cache makes a rerun encode nothing), and the
+    search's warnings; a config without targets comes back as it is."""
+    todo = [name for name, spec in cfg.codecs.items() if spec.target_bpp]
+    if not todo:
+        return cfg, []
+    doc = copy.deepcopy(cfg.raw)
+    messages: list[str] = []
+    for name in todo:
+        # What a codec's bitrate search depends on: the dataset, the task and that codec, not
+        # the metrics, the other codecs nor the loss track; so each codec searches in its own
+        # directory, RUN/search/CODEC/, which changing those keeps, with its cache.
+        view = {k: copy.deepcopy(v) for k, v in cfg.raw.items()
+                if k in ("name", "plugins", "dataset", "task")}
+        view.update(metrics=[], anchor=name, codecs={name: copy.deepcopy(cfg.raw["codecs"][name])})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SearchWarning)  # returned instead
+            result = search_bpp(parse_config(view, cfg.source), name,
+                                cfg.codecs[name].target_bpp, Path(run_dir) / SEARCH_DIR / name,
+                                progress=progress)
+        messages += [f"codecs.{name}: {w}" for w in result.warnings]
+        doc["codecs"][name]["points"] = result.common_points()
+        doc["codecs"][name]["points_per_item"] = result.points_per_item()
+    return parse_config(doc, cfg.source), messages

@@ -11,6 +11,9 @@ by name) and has a method of each of those names, ``image(original, decoded)`` a
 returning a number, which the runner stores in the record's ``metrics``. A task metric
 (`task_output` set) has no value per item: it scores the task model's predictions of that
 kind (the record's ``detections``), pooled over the dataset by the report (mAP).
+
+`higher_is_better` states the metric's direction: False for a distance such as NLPD, whose
+values the BD-rate table negates so that quality rises with rate (vcmref.ctc.report.bd).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class Metric(ABC):  # noqa: B024  (the methods it needs are named by `inputs`)
 
     inputs: ClassVar[tuple[str, ...]] = ()
     task_output: ClassVar[str | None] = None  # e.g. "detections": scores the task's predictions
+    higher_is_better: ClassVar[bool] = True  # False: a distance (NLPD); BD-rate negates it
 
     @classmethod
     def applies_to(cls, codec_input: str) -> bool:

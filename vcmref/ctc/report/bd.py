@@ -10,6 +10,7 @@ import pandas as pd
 
 from vcmref.ctc.report.model import BD_METHODS, Table, py_value
 from vcmref.eval.bd import Curve, CurveError, bd_quality, bd_rate
+from vcmref.registry import METRICS
 
 COLUMNS = [
     "test_codec", "anchor", "class", "metric", "method", "rate_unit", "anchor_points",
@@ -30,16 +31,24 @@ def _bd(fn: Any, anchor: Curve, test: Curve, method: str, refit: bool) -> tuple[
     return res.value, _warning_text(res.warnings)
 
 
+def _sign(metric: str) -> float:
+    """-1 for a registered metric that is lower-is-better (NLPD): BD needs quality rising with
+    rate, so its values enter negated (bd_quality then in negated units, positive = better)."""
+    lower = metric in METRICS and not getattr(METRICS.get(metric), "higher_is_better", True)
+    return -1.0 if lower else 1.0
+
+
 def _curve(
     per_point: pd.DataFrame, codec: str, group: str, metric: str, rate_unit: str
 ) -> tuple[list[float], list[float], str]:
-    """The codec's RD points of the group (points with successful items and both values),
-    and an ``incomplete: ...`` note when a point has failed or missing jobs."""
+    """The codec's RD points of the group (points with successful items and both values; a
+    lower-is-better metric negated), and an ``incomplete: ...`` note when a point has failed or
+    missing jobs."""
     rows = per_point.loc[(per_point["codec"] == codec) & (per_point["class"] == group)]
     incomplete = rows.loc[(rows["failed"] > 0) | (rows["missing"] > 0), "point"]
     pts = rows.loc[rows["items"] > 0, [rate_unit, metric]].dropna()
     xs = [float(v) for v in pts[rate_unit]]
-    ys = [float(v) for v in pts[metric]]
+    ys = [_sign(metric) * float(v) for v in pts[metric]]
     note = ""
     if len(incomplete):
         note = (
