@@ -177,7 +177,7 @@ def test_config_errors_name_the_key(tmp_path, change, message) -> None:
 
 def test_shipped_configs_load_and_overrides_apply() -> None:
     for name in ("fcm_coco_detection", "vcm_coco_images", "human_kodak", "human_video",
-                 "demo", "demo_machine"):
+                 "demo", "demo_machine", "jpegai_kodak", "jpegai_coco_detection"):
         assert load_config(name).codecs
     cfg = load_config("fcm_coco_detection", ["dataset.count=2", "codecs.vcmref.points=[0.5]"])
     assert cfg.dataset.count == 2 and cfg.codecs["vcmref"].points == [0.5]

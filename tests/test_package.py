@@ -79,6 +79,9 @@ def test_wheel_holds_the_package_data(installed) -> None:
     models = {f"vcmref/refsw/restoration_models/{p.name}" for p in
               (CHECKOUT / "vcmref" / "refsw" / "restoration_models").glob("*.vcmr")}
     assert models <= names  # the small restoration networks named by streams (clause 8)
+    learned = {f"vcmref/anchors/learned/models/{p.name}" for p in
+               (CHECKOUT / "vcmref" / "anchors" / "learned" / "models").glob("*.pt")}
+    assert learned and learned <= names  # the shipped learned image codec's rate points
     assert not [n for n in names if n.endswith(".onnx")], "no task network weights"
     assert {n.split("/")[0] for n in names} == {"vcmref", f"vcmref-{vcmref.__version__}.dist-info"}
 

@@ -122,4 +122,37 @@ def bd_table(
                     if metric in task_metrics:
                         row["bd_rate_refit_pct"], rwarn = _bd(bd_rate, a_c, t_c, method, True)
                         row["refit_warnings"] = "; ".join([*([rwarn] if rwarn else []), *notes])
+    rows += _jpeg_ai_average(rows, metrics, rate_unit)
     return Table.from_rows("bd_rate", COLUMNS, rows)
+
+
+JPEG_AI_AVERAGE = "jpeg_ai_average"
+
+
+def _jpeg_ai_average(rows: list[dict[str, Any]], metrics: list[str],
+                     rate_unit: str) -> list[dict[str, Any]]:
+    """Where a run measures all seven of JPEG AI's averaged metrics: per test codec, anchor,
+    class and method, the mean of their BD-rates (metric ``jpeg_ai_average``), as JPEG AI
+    reports its headline figure; empty, with a warning, when one of them has none."""
+    from vcmref.eval.iqa.jpeg_ai import JPEG_AI_AVERAGED
+
+    if not set(JPEG_AI_AVERAGED) <= set(metrics):
+        return []
+    groups: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        if r["metric"] in JPEG_AI_AVERAGED:
+            key = (r["test_codec"], r["anchor"], r["class"], r["method"])
+            groups.setdefault(key, {})[r["metric"]] = r["bd_rate_pct"]
+    out = []
+    for (test, anchor, g, method), values in groups.items():
+        missing = [m for m in JPEG_AI_AVERAGED if values.get(m) is None]
+        out.append({
+            "test_codec": test, "anchor": anchor, "class": g, "metric": JPEG_AI_AVERAGE,
+            "method": method, "rate_unit": rate_unit, "anchor_points": None,
+            "test_points": None, "bd_quality": None, "bd_rate_refit_pct": None,
+            "refit_warnings": "",
+            "bd_rate_pct": None if missing else sum(values.values()) / len(values),
+            "warnings": f"no BD-rate for {', '.join(missing)}" if missing else
+            f"mean of {len(values)} metrics' BD-rates",
+        })  # fmt: skip
+    return out

@@ -57,8 +57,8 @@ from vcmref.eval.metric import Metric
 from vcmref.eval.quality import YcbcrPsnr, ms_ssim, psnr, psnr_ycbcr, vmaf
 from vcmref.registry import METRICS
 
-__all__ = ["JPEG_AI_BIT_DEPTH", "JPEG_AI_METRICS", "JpegAiPlanes", "jpeg_ai_planes",
-           "psnr_yuv_jpeg_ai"]
+__all__ = ["JPEG_AI_AVERAGED", "JPEG_AI_BIT_DEPTH", "JPEG_AI_METRICS", "JpegAiPlanes",
+           "jpeg_ai_planes", "psnr_yuv_jpeg_ai"]
 
 #: The internal bit depth of the registered metrics: the JPEG AI reference software's default
 #: ``--internal-bits 10``.
@@ -67,6 +67,8 @@ JPEG_AI_BIT_DEPTH = 10
 #: a CTC config's ``metrics`` list.
 JPEG_AI_METRICS = ("ms_ssim_jpeg_ai", "vif", "fsim", "nlpd", "iw_ssim", "vmaf", "psnr_hvs_m",
                    "psnr_y_jpeg_ai", "psnr_yuv_jpeg_ai")
+#: The seven metrics whose BD-rates JPEG AI averages into its headline figure.
+JPEG_AI_AVERAGED = JPEG_AI_METRICS[:7]
 # BT.709 as the reference software writes it: Kr, Kg, Kb, 2 (1 - Kb), 2 (1 - Kr)
 _KR, _KG, _KB, _DB, _DR = 0.2126, 0.7152, 0.0722, 1.8556, 1.5748
 
