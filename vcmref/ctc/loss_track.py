@@ -423,14 +423,7 @@ def write_loss_report(run_dir: Path) -> dict[str, Path]:
                 for r in rows
                 if (r["channel"], r["codec"], r["point"], r["method"]) == (ch, codec, point, method)
             )
-            ax.errorbar(
-                [100 * v[0] for v in pts],
-                [v[1] for v in pts],
-                yerr=[v[2] for v in pts],
-                marker="o",
-                capsize=3,
-                label=f"{method} ({codec} {point})",
-            )
+            _errorbars(ax, [(100 * x, y, e) for x, y, e in pts], f"{method} ({codec} {point})")
         ax.set_title(f"channel {ch}")
         ax.set_xlabel("unit loss probability (%)")
         ax.set_ylabel("mAP@[.5:.95]")
@@ -452,14 +445,7 @@ def write_loss_report(run_dir: Path) -> dict[str, Path]:
                     if (r["channel"], r["p"], r["codec"], r["method"]) == (ch, p, codec, method)
                 )
                 if pts:
-                    ax.errorbar(
-                        [v[0] for v in pts],
-                        [v[1] for v in pts],
-                        yerr=[v[2] for v in pts],
-                        marker="o",
-                        capsize=3,
-                        label=f"{method} ({codec})",
-                    )
+                    _errorbars(ax, pts, f"{method} ({codec})")
             ax.set_title(f"{ch}, p = {100 * p:g}%")
             ax.set_xlabel(rate_unit)
             ax.set_ylabel("mAP@[.5:.95]")
@@ -470,6 +456,18 @@ def write_loss_report(run_dir: Path) -> dict[str, Path]:
         paths["loss_rd.png"] = out / "loss_rd.png"
         write_atomic(paths["loss_rd.png"], _png(plt, fig))
     return paths
+
+
+def _errorbars(ax: Any, pts: list[tuple[float, float, float]], label: str) -> None:
+    """One curve of (x, mAP, 95% half-interval) points."""
+    ax.errorbar(
+        [v[0] for v in pts],
+        [v[1] for v in pts],
+        yerr=[v[2] for v in pts],
+        marker="o",
+        capsize=3,
+        label=label,
+    )
 
 
 def _png(plt: Any, fig: Any) -> bytes:
