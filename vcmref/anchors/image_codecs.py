@@ -383,7 +383,10 @@ class Jpeg2000Codec(ImageCodec):
     ``ratio`` 0: lossless (reversible 5/3 wavelet, no rate target). Otherwise lossy: irreversible
     9/7 wavelet, one quality layer, rate target ``ratio``:1 against the uncompressed size at the
     samples' bit depth (ffmpeg passes ``2 * compression_level`` to openjpeg, so ratio is even).
-    Grey 8/10/12/16 bits, RGB 8/10/12/16 bits.
+    Grey 8/10/12/16 bits, RGB 8/10/12/16 bits. libopenjpeg as ffmpeg drives it applies no
+    multiple-component transform (the COD marker's MCT is 0), so lossy 8-bit RGB is converted
+    to Y'CbCr 4:4:4 (BT.601 full range, JFIF's, as the irreversible colour transform would)
+    before coding and back after decoding; the codestream does not signal it.
     """
 
     name = "jpeg2000"
@@ -409,6 +412,11 @@ class Jpeg2000Codec(ImageCodec):
         if info.channels == 1:
             pix_fmt = {8: "gray", 16: "gray16le"}.get(d, f"gray{d}le")
             raw = image.astype(np.uint8 if d == 8 else "<u2").tobytes()
+        elif self._ycbcr(info):
+            pix_fmt = "rgb24"  # three components handed over as they are: Y', Cb, Cr
+            planes = color.rgb_to_ycbcr(image, matrix="bt601", full_range=True, bit_depth=8,
+                                        chroma="444")
+            raw = np.stack(planes, axis=-1).astype(np.uint8).tobytes()
         elif d in (8, 16):
             pix_fmt = "rgb24" if d == 8 else "rgb48le"
             raw = image.astype(np.uint8 if d == 8 else "<u2").tobytes()
@@ -431,7 +439,16 @@ class Jpeg2000Codec(ImageCodec):
             expected = ("gray",) if info.bit_depth == 8 else ("gray16le",)
         else:
             expected = ("rgb24",) if info.bit_depth == 8 else ("rgb48le",)
-        return self._unpack(raw, pix_fmt, bpc, info, expected, True), seconds, argv
+        out = self._unpack(raw, pix_fmt, bpc, info, expected, True)
+        if self._ycbcr(info):
+            out = color.ycbcr_to_rgb((out[..., 0], out[..., 1], out[..., 2]), matrix="bt601",
+                                     full_range=True, bit_depth=8, chroma="444")
+        return out, seconds, argv
+
+    def _ycbcr(self, info: ImageInfo) -> bool:
+        """Lossy 8-bit R'G'B' is coded as Y'CbCr: libopenjpeg (through ffmpeg) applies no
+        component transform, and R, G and B coded apart cost about 1.5-3x the rate."""
+        return not self.lossless and info.channels == 3 and info.bit_depth == 8
 
 
 def tile_channels(samples: np.ndarray) -> np.ndarray:
