@@ -105,6 +105,20 @@ def test_jpeg2000_rate_falls_and_lossless_is_exact() -> None:
     assert 30 < psnr(lossy.decoded, smooth, 65535) < 100
 
 
+def test_jpeg2000_codes_rgb_photographs_as_ycbcr() -> None:
+    from skimage import data
+
+    rgb = data.astronaut()[:256, :256]
+    coded = get_image_codec("jpeg2000", ratio=48).code(rgb)
+    assert coded.decoded.shape == rgb.shape and coded.decoded.dtype == np.uint8
+    # against R, G and B coded apart at the same ratio (what libopenjpeg does with RGB input)
+    apart = [get_image_codec("jpeg2000", ratio=48).code(np.ascontiguousarray(rgb[..., k]))
+             for k in range(3)]
+    separate = np.stack([a.decoded for a in apart], axis=-1)
+    assert coded.bits <= 1.05 * sum(a.bits for a in apart)
+    assert psnr(coded.decoded, rgb, 255) > psnr(separate, rgb, 255) + 1.0
+
+
 def test_tiling_round_trip() -> None:
     samples = np.arange(5 * 2 * 3, dtype=np.uint16).reshape(5, 2, 3)
     tiled = tile_channels(samples)
