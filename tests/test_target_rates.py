@@ -10,12 +10,13 @@ import warnings
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from vcmref.anchors.codec import CodecConfigError
 from vcmref.anchors.registry import get_image_codec
 from vcmref.ctc.codecs import make_codec
-from vcmref.ctc.config import ConfigError, load_config
+from vcmref.ctc.config import ConfigError, apply_override, parse_config
 from vcmref.ctc.pipeline import run_ctc
 from vcmref.ctc.runner import run
 from vcmref.ctc.search import SearchWarning, rate_grid, resolve_target_rates
@@ -34,18 +35,11 @@ codecs:
     params: {image_codec: jpeg-pillow}
 """
 
-CONFIG_FILE = None
-
-
-@pytest.fixture(autouse=True)
-def _config_file(tmp_path_factory) -> None:
-    global CONFIG_FILE
-    CONFIG_FILE = tmp_path_factory.mktemp("cfg") / "targets.yaml"
-    CONFIG_FILE.write_text(CONFIG)
-
-
 def _cfg(extra: list[str] | None = None):
-    return load_config(str(CONFIG_FILE), extra or [])
+    doc = yaml.safe_load(CONFIG)
+    for assignment in extra or []:
+        apply_override(doc, assignment, "targets.yaml")
+    return parse_config(doc, "targets.yaml")
 
 
 def _image() -> np.ndarray:
@@ -135,7 +129,9 @@ def test_targets_resolve_per_item_and_cache(tmp_path) -> None:
 
 def test_ctc_with_targets_reports_rates_near_them(tmp_path) -> None:
     run_dir = tmp_path / "run"
-    summary = run_ctc(str(CONFIG_FILE), run_dir, ["metrics=[psnr_y]"], 1, None, "all", True,
+    config = tmp_path / "targets.yaml"
+    config.write_text(CONFIG)
+    summary = run_ctc(str(config), run_dir, ["metrics=[psnr_y]"], 1, None, "all", True,
                       say=lambda _: None)
     assert summary.failed == [] and summary.total == 4
     import csv

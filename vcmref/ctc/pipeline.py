@@ -41,10 +41,10 @@ def run_ctc(config: str, run_dir: Path | None, overrides: list[str], workers: in
     cfg = load_config(config, overrides)
     run_dir = run_dir or Path("runs") / cfg.name
     if any(spec.target_bpp for spec in cfg.codecs.values()):
-        from vcmref.ctc.search import resolve_target_rates
+        from vcmref.ctc.search import SEARCH_DIR, resolve_target_rates
 
         say(f"{cfg.name}: searching the rate points of the target bitrates "
-            f"(cached in {run_dir / 'search'}/CODEC)")
+            f"(cached in {run_dir / SEARCH_DIR}/CODEC)")
         cfg, messages = resolve_target_rates(cfg, run_dir)
         for m in messages[:20]:
             say(f"  {m}")

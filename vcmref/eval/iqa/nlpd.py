@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vcmref.eval.iqa._common import pair
+from vcmref.eval.iqa._common import need_size, pair
 
 __all__ = ["NLPD_LEVELS", "nlpd"]
 
@@ -98,8 +98,6 @@ def nlpd(reference: object, distorted: object, peak: float) -> float:
     """NLPD (IQA_pytorch's, as JPEG AI) of two (H, W) planes in [0, peak]; lower is better."""
     what = "nlpd"
     x, y, p = pair(reference, distorted, peak, what)
-    if min(x.shape) < NLPD_MIN_SIZE:
-        raise ValueError(f"{what}: picture is {x.shape[1]}x{x.shape[0]}, expected both sides "
-                         f">= {NLPD_MIN_SIZE} ({NLPD_LEVELS} pyramid levels)")
+    need_size(x.shape, NLPD_MIN_SIZE, what, f"{NLPD_LEVELS} pyramid levels")
     bx, by = _normalised_bands(x / p), _normalised_bands(y / p)
     return float(np.mean([np.sqrt(np.mean((a - b) ** 2)) for a, b in zip(bx, by, strict=True)]))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vcmref.eval.iqa._common import REF_PEAK, filter_valid, gaussian_1d, pair
+from vcmref.eval.iqa._common import REF_PEAK, filter_valid, gaussian_1d, need_size, pair
 
 __all__ = ["VIF_SIGMA_NSQ", "vif"]
 
@@ -68,9 +68,7 @@ def vif(reference: object, distorted: object, peak: float) -> float:
     """Pixel-domain VIF (vifp_mscale.m) of a (H, W) plane in [0, peak] against its reference."""
     what = "vif"
     x, y, p = pair(reference, distorted, peak, what)
-    if min(x.shape) < VIF_MIN_SIZE:
-        raise ValueError(f"{what}: picture is {x.shape[1]}x{x.shape[0]}, expected both sides "
-                         f">= {VIF_MIN_SIZE} (4 scales of 17/9/5/3-tap windows)")
+    need_size(x.shape, VIF_MIN_SIZE, what, "4 scales of 17/9/5/3-tap windows")
     x = x * (REF_PEAK / p)
     y = y * (REF_PEAK / p)
     num = den = 0.0
