@@ -1,19 +1,22 @@
-"""Train the shipped learned image codec: CompressAI's scale hyperprior (Ballé et al. 2018) at
-reduced width, one model per rate point, on the CPU.
+"""Train the shipped learned image codec, `vcmref-lapped`: vcmref's `lapped-hyperprior`
+architecture (vcmref.anchors.learned.lapped: a lapped block transform that starts as Y'CbCr
+plus the 8x8 DCT, learned gains, a deblocking network and a mean-scale hyperprior), one model
+per rate point, on the CPU.
 
 Data: the 208 training images of coco_train208 only (never Kodak or coco_val80, the test
 sets). Each step takes random crops, each from a random image scaled down by a random factor
 in [0.5, 1] (which also washes out the images' own JPEG artefacts) and flipped at random.
 Loss: lambda * 255^2 * MSE + bits per pixel (CompressAI's rate-distortion loss), plus the
-entropy bottleneck's auxiliary loss with its own optimizer. The first rate point is trained
-from scratch; each further one starts from the previous one's weights (fine-tuning), which
-saves most of the time on two cores (``--resume`` keeps the points already written). Run from
-the repository root:
+entropy bottleneck's auxiliary loss with its own optimizer; the gains learn ten times faster
+than the rest. The middle rate point is trained first; each further one starts from its
+nearest trained neighbour's weights with the gains moved to the new lambda (fine-tuning),
+which saves most of the time on two cores (``--resume`` keeps the points already written).
+Run from the repository root:
 
     .venv/bin/python -m training.learned_codec --out vcmref/anchors/learned/models
 
 Each checkpoint records the command's settings, the seed and the training curve; the times and
-curves are in docs/learned-codec.md.
+curves are in docs/jpegai.md.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vcmref.anchors.learned.lapped import ARCHITECTURE as LAPPED_ARCHITECTURE
+from vcmref.anchors.learned.lapped import initial_step, register
 from vcmref.assets import shared_dir
 
-MODEL_NAME = "vcmref-hyperprior-small"
-ARCHITECTURE = "bmshj2018-hyperprior"
-DEFAULT_LAMBDAS = (0.0025, 0.0067, 0.018, 0.0483)
+MODEL_NAME = "vcmref-lapped"
+ARCHITECTURE = LAPPED_ARCHITECTURE
+DEFAULT_LAMBDAS = (0.0006, 0.0013, 0.0027, 0.0055, 0.011, 0.022)
+GAIN_LR_FACTOR = 10  # the gains (log quantization steps) learn this much faster
 # The weights (parameters) are stored as float16 (half the size); the entropy models' CDF
 # tables are computed from the rounded weights and the buffers stay as they are.
 STORE_DTYPE = "float16"
@@ -80,6 +86,17 @@ def weights_of(model) -> set[str]:
     return {n for n, _ in model.named_parameters()}
 
 
+def shift_gains(model, from_lambda: float, to_lambda: float) -> None:
+    """Move the quantization steps of a model trained at `from_lambda` to where `to_lambda`
+    puts them at high rate (step proportional to 1 / sqrt(lambda); see `initial_step`)."""
+    import torch
+
+    shift = 0.5 * float(np.log(to_lambda / from_lambda))
+    with torch.no_grad():
+        model.g_a.log_gain += shift
+        model.g_s.log_gain -= shift
+
+
 def train_point(model, images, lmbda: float, steps: int, lr: float, batch: int, crop: int,
                 seed: int, log_every: int) -> list[dict]:
     """Train `model` in place at one lambda; return the curve (step, loss, bpp, mse, psnr)."""
@@ -93,9 +110,12 @@ def train_point(model, images, lmbda: float, steps: int, lr: float, batch: int, 
     rng = np.random.default_rng(seed)
     criterion = RateDistortionLoss(lmbda=lmbda)
     aux_params = {n for n, p in model.named_parameters() if n.endswith(".quantiles")}
-    main = [p for n, p in model.named_parameters() if n not in aux_params]
+    gains = [p for n, p in model.named_parameters() if n.endswith(".log_gain")]
+    main = [p for n, p in model.named_parameters()
+            if n not in aux_params and not n.endswith(".log_gain")]
     aux = [p for n, p in model.named_parameters() if n in aux_params]
-    opt = torch.optim.Adam(main, lr=lr)
+    opt = torch.optim.Adam([{"params": main, "lr": lr},
+                            {"params": gains, "lr": lr * GAIN_LR_FACTOR}])
     aux_opt = torch.optim.Adam(aux, lr=1e-3)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(0.8 * steps)], 0.1)
     curve, acc, t0, skipped = [], [], time.perf_counter(), 0
@@ -109,7 +129,7 @@ def train_point(model, images, lmbda: float, steps: int, lr: float, batch: int, 
         finite = bool(torch.isfinite(loss["loss"]))
         if finite:
             loss["loss"].backward()
-            finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(main, 1.0)))
+            finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(main + gains, 1.0)))
         if finite:
             opt.step()
             aux_loss = model.aux_loss()
@@ -138,11 +158,12 @@ def main(argv: list[str] | None = None) -> None:
                     default=shared_dir() / "data" / "coco_train208" / "train2017")
     ap.add_argument("--out", type=Path, required=True, help="folder for NAME_qK.pt")
     ap.add_argument("--lambdas", type=float, nargs="+", default=list(DEFAULT_LAMBDAS))
-    ap.add_argument("--N", type=int, default=48, help="channels of the transforms")
-    ap.add_argument("--M", type=int, default=64, help="channels of the latent")
-    ap.add_argument("--steps", type=int, default=9000, help="steps of the first rate point")
-    ap.add_argument("--finetune-steps", type=int, default=2000, help="steps of each further one")
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--N", type=int, default=48, help="channels of the hyper-latent")
+    ap.add_argument("--filter-channels", type=int, default=24,
+                    help="width of the synthesis's residual network")
+    ap.add_argument("--steps", type=int, default=3000, help="steps of the first rate point")
+    ap.add_argument("--finetune-steps", type=int, default=1000, help="steps of each further one")
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
@@ -154,18 +175,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from vcmref.anchors.learned.compressai_import import import_compressai
-
-    import_compressai()
-    from compressai.zoo.image import model_architectures
-
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # GDN's tiny gradients otherwise slow the CPU tenfold
+    torch.set_flush_denormal(True)  # tiny gradients otherwise slow the CPU tenfold
+    model_class = register()
+    kwargs = {"N": args.N, "filter_channels": args.filter_channels}
     images = load_images(args.images, max_side=640)
     print(f"{len(images)} training images from {args.images}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    model = model_architectures[ARCHITECTURE](N=args.N, M=args.M)
     order = sorted(range(len(args.lambdas)), key=lambda k: args.lambdas[k])
     start = order[len(order) // 2]  # the middle rate first, then outwards from it
     sequence = [start] + [k for k in order if k > start] + [k for k in reversed(order)
@@ -180,10 +197,11 @@ def main(argv: list[str] | None = None) -> None:
                          for n, v in kept["state_dict"].items()}
             print(f"rate point q{k + 1}: kept {done}", flush=True)
             continue
+        model = model_class(**kwargs, step=initial_step(lmbda))
         if k != start:
             neighbour = min(states, key=lambda j: abs(np.log(args.lambdas[j] / lmbda)))
-            model = model_architectures[ARCHITECTURE](N=args.N, M=args.M)
             model.load_state_dict(states[neighbour])  # CompressAI sizes the CDF buffers
+            shift_gains(model, args.lambdas[neighbour], lmbda)
         steps = args.steps if k == start else args.finetune_steps
         print(f"rate point q{k + 1}: lambda {lmbda}, {steps} steps", flush=True)
         t0 = time.perf_counter()
@@ -200,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         states[k] = {n: v.detach().clone() for n, v in model.state_dict().items()}
         stored = {n: v.to(half) if n in weights else v for n, v in states[k].items()}
         record = {"format": "vcmref-compressai", "architecture": ARCHITECTURE,
-                  "kwargs": {"N": args.N, "M": args.M},
+                  "kwargs": kwargs,
                   "state_dict": stored,
                   "training": {"name": MODEL_NAME, "quality": k + 1, "lambda": lmbda,
                                "steps": steps, "seconds": seconds,

@@ -36,6 +36,8 @@ import numpy as np
 
 from vcmref.anchors.learned.compressai_import import import_compressai, import_torch
 from vcmref.anchors.learned.container import MAX_SIDE, MODEL_ID_BYTES, Container, pack, unpack
+from vcmref.anchors.learned.lapped import ARCHITECTURE as LAPPED_ARCHITECTURE
+from vcmref.anchors.learned.lapped import register as register_lapped
 from vcmref.assets import package_folder
 from vcmref.errors import BitstreamError, EncoderInputError, VcmrefError
 
@@ -47,9 +49,12 @@ __all__ = ["ARCHITECTURES", "CHECKPOINT_FORMAT", "SHIPPED_PREFIX", "ZOO_METRICS"
 # string per latent and the deepest latent's size, the picture's padded size over the model's
 # downsampling factor: the container holds no latent shapes. (The latent-codec models, e.g.
 # cheng2020-anchor-checkerboard and elic2022, return nested shapes and are not supported.)
+# vcmref's own `lapped-hyperprior` (vcmref.anchors.learned.lapped) is registered with them.
 ARCHITECTURES = ("bmshj2018-factorized", "bmshj2018-factorized-relu", "bmshj2018-hyperprior",
-                 "mbt2018-mean", "mbt2018", "cheng2020-anchor", "cheng2020-attn")
-ZOO_MODELS = tuple(a for a in ARCHITECTURES if a != "bmshj2018-factorized-relu")  # pretrained
+                 "mbt2018-mean", "mbt2018", "cheng2020-anchor", "cheng2020-attn",
+                 LAPPED_ARCHITECTURE)
+ZOO_MODELS = tuple(a for a in ARCHITECTURES  # those with pretrained weights
+                   if a not in ("bmshj2018-factorized-relu", LAPPED_ARCHITECTURE))
 ZOO_METRICS = ("mse", "ms-ssim")
 CHECKPOINT_FORMAT = "vcmref-compressai"
 SHIPPED_PREFIX = "vcmref-"
@@ -159,6 +164,7 @@ def _architecture_class(architecture: str, where: str) -> Any:
         raise LearnedModelError(f"{where}: unsupported architecture {architecture!r}; "
                                 f"supported: {', '.join(ARCHITECTURES)}")
     import_compressai()
+    register_lapped()
     from compressai.registry import MODELS
 
     return MODELS[architecture]
