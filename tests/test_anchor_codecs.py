@@ -4,6 +4,7 @@ sample-exact lossless round trips, formats kept without conversion, clear errors
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +208,35 @@ def test_corrupt_bitstream_fails_to_decode_with_stderr() -> None:
     codec = get_codec("x265")
     with pytest.raises(ToolError, match="hevc decode"):
         codec.decode(b"\x00\x00\x01" + bytes(range(200)), seq)
+
+
+def _coding_order_pocs(stream: bytes, family: str, tmp_path: Path) -> list[int]:
+    """Picture order counts (LSBs) in coding order, read by ffmpeg's trace_headers filter."""
+    from vcmref.media.ffmpeg_tool import ffmpeg_exe
+    from vcmref.media.process import run_tool
+
+    path = tmp_path / f"stream.{family}"
+    path.write_bytes(stream)
+    out = run_tool([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-c", "copy", "-bsf:v",
+                    "trace_headers", "-f", "null", "-"], what="ffmpeg trace_headers",
+                   timeout=60)
+    field = "ph_pic_order_cnt_lsb" if family == "vvc" else "slice_pic_order_cnt_lsb"
+    return [int(line.rsplit("=", 1)[1]) for line in out.stderr.decode().splitlines()
+            if field in line]
+
+
+@pytest.mark.parametrize("name,family", [("vvenc", "vvc"), ("x265", "hevc")])
+def test_low_delay_codes_in_display_order_and_random_access_reorders(name, family,
+                                                                     tmp_path) -> None:
+    seq = monochrome(_gradient(9, 32, 48, 10), 10)
+    low = get_codec(name, intra_period=0, structure="low_delay").code(seq, 32)
+    ra = get_codec(name, intra_period=0).code(seq, 32)
+    pocs = _coding_order_pocs(low.bitstream, family, tmp_path)
+    assert pocs == sorted(pocs) and len(pocs) >= 8  # the IDR picture carries no POC LSB
+    assert low.qp_report.slice_is_intra == (True,) + (False,) * 8
+    reordered = _coding_order_pocs(ra.bitstream, family, tmp_path)
+    assert reordered != sorted(reordered)
+    assert _psnr(low.decoded.planes[0], seq.planes[0], 1023) > 25
+    with pytest.raises(CodecConfigError, match="structure must be one of random_access, "
+                                               "low_delay, got 'ld'"):
+        get_codec(name, structure="ld")

@@ -25,12 +25,22 @@ X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 INTRA_PERIOD = Param("intra_period", int, 1, min=0, doc="0: first frame only")
 THREADS = Param("threads", int, 1, min=1)
 LOSSLESS = Param("lossless", bool, False)
+STRUCTURES = ("random_access", "low_delay")
+STRUCTURE = Param("structure", str, "random_access", choices=STRUCTURES,
+                  doc="inter coding: random access (pictures reordered, hierarchical B) or "
+                      "low delay (coding order = display order)")
 TIMEOUT = Param("timeout", float, 600.0, positive=True, doc="seconds")
 
 
 def _raw_input_args(seq: YuvSequence, pix_fmt: str) -> list[str]:
     return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-video_size", f"{seq.width}x{seq.height}",
             "-framerate", f"{seq.frame_rate:g}", "-i", "pipe:0"]
+
+
+def _check_structure(structure: str) -> None:
+    if structure not in STRUCTURES:
+        raise CodecConfigError(f"structure must be one of {', '.join(STRUCTURES)}, got "
+                               f"{structure!r}")
 
 
 def _check_intra_period(intra_period: int) -> None:
@@ -79,16 +89,19 @@ class VvencCodec(_FfmpegCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420)
     bit_depths = (10,)
     max_qp = 63
-    options = (Param("preset", str, "faster", choices=VVENC_PRESETS), INTRA_PERIOD, THREADS,
-               TIMEOUT)
+    options = (Param("preset", str, "faster", choices=VVENC_PRESETS), INTRA_PERIOD, STRUCTURE,
+               THREADS, TIMEOUT)
 
-    def __init__(self, preset: str = "faster", intra_period: int = 1, threads: int = 1,
+    def __init__(self, preset: str = "faster", intra_period: int = 1,
+                 structure: str = "random_access", threads: int = 1,
                  timeout: float = 600.0) -> None:
         super().__init__(timeout)
         if preset not in VVENC_PRESETS:
             raise CodecConfigError(f"vvenc preset must be one of {VVENC_PRESETS}, got {preset!r}")
         _check_intra_period(intra_period)
+        _check_structure(structure)
         self.preset, self.intra_period, self.threads = preset, intra_period, threads
+        self.structure = structure
         # vvenc's random-access GOP gives inter pictures its hierarchical QP offsets (as VTM's
         # random-access configuration does); ffmpeg's wrapper has no way to turn them off.
         self.inter_qp_offsets = intra_period != 1
@@ -105,6 +118,12 @@ class VvencCodec(_FfmpegCodec):
         params = [f"ChromaFormatIDC={seq.chroma_format.value}", "IntraQPOffset=0", "BIM=0",
                   "MCTF=0"]
         gop = ["-g", str(self.intra_period)] if self.intra_period else []
+        if self.structure == "low_delay" and self.intra_period != 1:
+            # vvenc's low-delay GOP of 8 without reordering; it takes no IDR/CRA refresh, so
+            # the intra period is vvenc's own IntraPeriod (-1: the first picture only).
+            params += ["GOPSize=8", "PicReordering=0", "DecodingRefreshType=0",
+                       f"IntraPeriod={self.intra_period or -1}"]
+            gop = []
         args = [*_raw_input_args(seq, "yuv420p10le"), "-c:v", "libvvenc",
                 "-preset", self.preset, "-qp", str(qp), "-qpa", "0", *gop,
                 "-threads", str(self.threads), "-vvenc-params", ":".join(params),
@@ -124,17 +143,19 @@ class X265Codec(_FfmpegCodec):
     chroma_formats = (ChromaFormat.YUV400, ChromaFormat.YUV420, ChromaFormat.YUV444)
     bit_depths = (8, 10, 12)
     max_qp = 51
-    options = (Param("preset", str, "medium", choices=X265_PRESETS), INTRA_PERIOD, LOSSLESS,
-               THREADS, TIMEOUT)
+    options = (Param("preset", str, "medium", choices=X265_PRESETS), INTRA_PERIOD, STRUCTURE,
+               LOSSLESS, THREADS, TIMEOUT)
 
-    def __init__(self, preset: str = "medium", intra_period: int = 1, lossless: bool = False,
-                 threads: int = 1, timeout: float = 600.0) -> None:
+    def __init__(self, preset: str = "medium", intra_period: int = 1,
+                 structure: str = "random_access", lossless: bool = False, threads: int = 1,
+                 timeout: float = 600.0) -> None:
         super().__init__(timeout)
         if preset not in X265_PRESETS:
             raise CodecConfigError(f"x265 preset must be one of {X265_PRESETS}, got {preset!r}")
         _check_intra_period(intra_period)
+        _check_structure(structure)
         self.preset, self.intra_period, self.lossless = preset, intra_period, lossless
-        self.threads = threads
+        self.threads, self.structure = threads, structure
 
     def x265_params(self, qp: int) -> list[str]:
         """Constant QP: no adaptive quantization, no cutree, no I/P/B QP ratios; no SEI with
@@ -143,8 +164,8 @@ class X265Codec(_FfmpegCodec):
         params = [f"qp={qp}", "aq-mode=0", "cutree=0", "ipratio=1", "pbratio=1",
                   f"keyint={keyint}", "scenecut=0", f"pools={self.threads}",
                   "frame-threads=1", "info=0", "log-level=error"]
-        if self.intra_period == 1:
-            params.append("bframes=0")
+        if self.intra_period == 1 or self.structure == "low_delay":
+            params.append("bframes=0")  # low delay: P pictures in display order
         if self.lossless:
             params.append("lossless=1")
         return params
