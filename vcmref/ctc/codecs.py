@@ -223,7 +223,9 @@ class FeatureCodec(CtcCodec):
         return run.features(item)
 
     def extent(self, original: Tensors) -> Extent:
-        return Extent(samples=int(sum(v.size for v in original.values())))
+        """A sequence's tensors are (F, C, H, W): F frames."""
+        frames = {v.shape[0] if v.ndim == 4 else 1 for v in original.values()}
+        return Extent(frames=max(frames), samples=int(sum(v.size for v in original.values())))
 
 
 class ImageCodec(CtcCodec):
@@ -271,7 +273,11 @@ class VcmrefFeatures(FeatureCodec):
         from vcmref.refsw.restoration import model_for
 
         result = Decoder(inner_decoder=decode_inner_pictures).decode(bitstream)
-        tensors = result.frames[0].tensors
+        if len(result.frames) == 1:
+            tensors = result.frames[0].tensors
+        else:  # a sequence's frames: (F, C, H, W) per tensor, as the input was
+            tensors = {name: np.stack([f.tensors[name] for f in result.frames])
+                       for name in result.frames[0].tensors}
         if result.restoration is not None:
             tensors = model_for(result.restoration.model_sha256).restore(tensors)
         return tensors

@@ -363,8 +363,9 @@ def parse_config(doc: Any, source: str = "<config>") -> CtcConfig:
         if ckind not in CODECS:
             raise c.fail(f"{path}kind", f"one of {', '.join(CODECS.names())}", ckind)
         cls = CODECS.get(ckind)
-        if cls.media != media:
-            fit = [k for k, v in CODECS.items() if v.media == media]
+        # Feature codecs code the split tensors of pictures and of a sequence's frames alike.
+        if cls.media != media and not cls.needs_split:
+            fit = [k for k, v in CODECS.items() if v.media == media or v.needs_split]
             raise c.fail(f"{path}kind", f"one of {', '.join(fit)} for a {media} dataset", ckind)
         if cls.needs_split and (task is None or task.split is None):
             raise c.fail(f"{path}kind", "an image codec kind when task.split is not set "

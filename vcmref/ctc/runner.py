@@ -78,13 +78,19 @@ class Run:
         return make_codec(self.cfg.codecs[name])
 
     def features(self, item) -> dict[str, np.ndarray]:
-        """The item's uncompressed split tensors."""
+        """The item's uncompressed split tensors: (C, H, W) each for a picture, (F, C, H, W)
+        for a sequence's F frames."""
         path = RunLayout(self.dir).feature_file(item.name)
         if path.is_file():
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        prepared = self.model.preprocess(self.dataset.load_image(item), item.id)
-        tensors = self.model.front(prepared, self.cfg.task.split)
+        split = self.cfg.task.split
+        frames = [self.model.front(self.model.preprocess(image, fid), split)
+                  for image, fid in zip(self.dataset.load_frames(item),
+                                        self.dataset.frame_ids(item), strict=True)]
+        tensors = frames[0]
+        if self.dataset.is_video:
+            tensors = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
         import io
 
         buf = io.BytesIO()
@@ -166,11 +172,12 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
                for name, metric in run.metrics.items()
                if metric.task_output is None and metric.applies_to(codec.input)}
     split = cfg.task.split if codec.needs_split else None  # an image codec: remote inference
-    detections = (run.model.predict(decoded, item.width, item.height, item.id, split)
-                  if run.predicts else None)
+    detections = predict_frames(run, codec.input, decoded, item, split) if run.predicts else None
     eval_s = time.perf_counter() - start
     extent = codec.extent(original)
     frames, frame_rate, samples = extent.frames, extent.frame_rate, extent.samples
+    if frame_rate is None:
+        frame_rate = run.dataset.frame_rate(item)
     bits = 8 * len(bitstream)
     pixels = item.width * item.height * frames
     spec = cfg.codecs[job.codec]
@@ -185,6 +192,31 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
             "kbps": bits * frame_rate / frames / 1000 if frame_rate else None,
             "encode_s": encode_s, "decode_s": decode_s, "eval_s": eval_s,
             "metrics": metrics, "detections": detections}
+
+
+def _frame_of(codec_input: str, decoded: Any, index: int, dataset: Any) -> Any:
+    """Frame `index` of what a codec decoded from a sequence, as the task takes it."""
+    if codec_input == "features":
+        return {name: x[index] for name, x in decoded.items()}
+    if codec_input == "video":
+        from vcmref.eval.datasets.video import frame_to_rgb
+
+        return frame_to_rgb(decoded, index, matrix=dataset.matrix,
+                            full_range=dataset.full_range).astype(np.uint8)
+    raise ConfigError(f"a {codec_input} codec cannot code a sequence's frames")
+
+
+def predict_frames(run: Run, codec_input: str, decoded: Any, item: Any,
+                   split: str | None) -> list[dict[str, Any]]:
+    """The task's predictions on what was decoded: of the picture, or of every frame of a
+    sequence (each under its frame's image id, in display order)."""
+    if not run.dataset.is_video:
+        return run.model.predict(decoded, item.width, item.height, item.id, split)
+    out: list[dict[str, Any]] = []
+    for f, fid in enumerate(run.dataset.frame_ids(item)):
+        frame = _frame_of(codec_input, decoded, f, run.dataset)
+        out.extend(run.model.predict(frame, item.width, item.height, fid, split))
+    return out
 
 
 def item_class(cfg: CtcConfig, name: str) -> str | None:
@@ -310,7 +342,11 @@ def prepare_ground_truth(cfg: CtcConfig, run_dir: Path) -> None:
     if path.is_file():
         return
     ds = dataset_of(run_dir)
-    if cfg.task.ground_truth == "pseudo":
+    if cfg.task.ground_truth == "pseudo" and ds.is_video:
+        from vcmref.tasks.inference import video_pseudo_ground_truth
+
+        gt = video_pseudo_ground_truth(model_of(run_dir), ds, cfg.task.pseudo_score_threshold)
+    elif cfg.task.ground_truth == "pseudo":
         from vcmref.tasks.inference import pseudo_ground_truth
 
         gt = pseudo_ground_truth(model_of(run_dir), ds, cfg.task.pseudo_score_threshold)

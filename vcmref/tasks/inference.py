@@ -86,6 +86,36 @@ def pseudo_ground_truth(model: TaskModel, dataset: Dataset, score_threshold: flo
             "annotations": annotations, "categories": cats}
 
 
+def video_pseudo_ground_truth(model: TaskModel, dataset: Dataset, score_threshold: float = 0.5,
+                              categories: list[dict[str, Any]] | None = None
+                              ) -> dict[str, Any]:
+    """Pseudo ground truth of a video dataset: the model's detections (score >= threshold) on
+    every uncompressed frame, one ``images`` entry per frame (``video_id``: the sequence's
+    item id), and tracks: each annotation's ``track_id`` is the identity the tracker gives it
+    on those detections (vcmref.eval.tracking), for MOTA and IDF1. Labelled as pseudo."""
+    from vcmref.eval.tracking.coco import track_detections
+
+    if not 0.0 < score_threshold <= 1.0:
+        raise ValueError(f"score threshold {score_threshold}: expected a value in (0, 1]")
+    label = (f"pseudo ground truth (task fidelity): {model.name} detections on the "
+             f"uncompressed frames, score >= {score_threshold:g}, tracked")
+    images, annotations = [], []
+    for item in dataset:
+        images.extend(dataset.frame_records(item))
+        kept = [d for image, fid in zip(dataset.load_frames(item), dataset.frame_ids(item),
+                                        strict=True)
+                for d in model.full(image, fid) if d["score"] >= score_threshold]
+        for det in track_detections(kept, dataset.frame_ids(item)):
+            x, y, w, h = det["bbox"]
+            annotations.append({"id": len(annotations) + 1, "image_id": det["image_id"],
+                                "category_id": det["category_id"], "bbox": [x, y, w, h],
+                                "area": w * h, "iscrowd": 0, "track_id": det["track_id"]})
+    cats = categories if categories is not None else (list(dataset.categories)
+                                                      or default_categories(model))
+    return {"info": {"description": label, PSEUDO_GT_KEY: True}, "images": images,
+            "annotations": annotations, "categories": cats}
+
+
 def default_categories(model: TaskModel) -> list[dict[str, Any]]:
     names = getattr(model, "category_names", None)
     if not names:

@@ -25,6 +25,7 @@ from vcmref.ctc.report.model import (
     RATE_HEADERS,
     RATE_UNITS,
     TASK_METRICS,
+    TRACK_METRICS,
     Report,
     Table,
 )
@@ -205,6 +206,8 @@ def build_report(run_dir: str | os.PathLike, *, item_map: bool = True) -> Report
         task = GroundTruth(gt, iou_type(cfg))
     has_dets = task is not None and bool(recs.loc[ok_mask, "detections"].notna().any())
     task_metrics = list(TASK_METRICS) if has_dets else []
+    if has_dets and task is not None and task.has_tracks:
+        task_metrics += list(TRACK_METRICS)
     if task is not None and not has_dets and ok_mask.any():
         messages.append(
             f"{layout.GROUND_TRUTH_FILE} is present but no successful record has detections: "
@@ -258,7 +261,7 @@ def _per_item(
     recs = recs.copy()
     if task_metrics and item_map:
         assert task is not None
-        maps: dict[Any, tuple[float | None, float | None]] = {}
+        maps: dict[Any, dict[str, float | None]] = {}
         for idx, r in recs.loc[recs["ok"] & recs["detections"].notna()].iterrows():
             where = f"{r['codec']} point {r['point_index']} item {r['item']}"
             ids = task.image_ids(r["item_info"])
@@ -268,12 +271,12 @@ def _per_item(
                 )
                 continue
             try:
-                maps[idx] = task.evaluate(ids, r["detections"])
+                maps[idx] = task.scores([r["item_info"]], r["detections"])
             except (ValueError, KeyError, TypeError) as exc:
                 messages.append(f"{where}: mAP not computed ({exc})")
-        for i, m in enumerate(TASK_METRICS):
+        for m in task_metrics:
             recs[m] = pd.Series(
-                {k: v[i] for k, v in maps.items()}, index=recs.index, dtype="float64"
+                {k: v.get(m) for k, v in maps.items()}, index=recs.index, dtype="float64"
             )
     out = _ranked(recs, codecs, None)
     out["class"] = out["class"].fillna("")
@@ -340,14 +343,13 @@ def _per_point(
         for key, sub in ok_key:
             if not sub["detections"].notna().all():
                 continue
-            ids: list[Any] = []
-            for item in sub["item_info"]:
-                ids.extend(i for i in task.image_ids(item) if i not in ids)
-            if not ids:
+            items = list(sub["item_info"])
+            if not any(task.image_ids(item) for item in items):
                 continue
             dets = [d for ds in sub["detections"] for d in ds]
             try:
-                out.loc[key, list(TASK_METRICS)] = task.evaluate(ids, dets)
+                scores = task.scores(items, dets)
+                out.loc[key, task_metrics] = [scores.get(m) for m in task_metrics]
             except (ValueError, KeyError, TypeError) as exc:
                 codec, g, pidx = key
                 messages.append(f"{codec} class {g} point {pidx}: pooled mAP not computed ({exc})")

@@ -31,6 +31,10 @@ RATE_HEADERS: dict[str, str] = {
 TASK_METRICS: tuple[str, ...] = ("mAP", "mAP50")
 """Task metrics computed from detections: COCO AP@[.5:.95] and AP@.5 (fractions in 0..1)."""
 
+TRACK_METRICS: tuple[str, ...] = ("MOTA", "IDF1")
+"""Task metrics of sequences whose ground truth has tracks: the tracker on the detections,
+scored by motmetrics (fractions; MOTA may be negative)."""
+
 REPORT_FILES: tuple[str, ...] = (
     "per_item.csv",
     "per_point.csv",

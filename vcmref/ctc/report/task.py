@@ -1,4 +1,6 @@
-"""Task metrics of a report: COCO mAP of detections on a subset of the ground truth's images."""
+"""Task metrics of a report: COCO mAP of detections on a subset of the ground truth's images,
+and, where the ground truth has tracks (``track_id`` on its annotations), MOTA and IDF1 of the
+tracker run on each sequence's detections."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ class GroundTruth:
         for img in gt.get("images", []):
             if "video_id" in img:
                 self.by_video.setdefault(img["video_id"], []).append(img["id"])
+        annotations = gt.get("annotations", [])
+        self.has_tracks = bool(self.by_video) and bool(annotations) and all(
+            "track_id" in a for a in annotations)
 
     def image_ids(self, item: dict[str, Any]) -> list[Any]:
         """The item's images: the image whose id is the item's, else the images of the video
@@ -47,8 +52,42 @@ class GroundTruth:
         return clean(res.map), clean(res.map50)
 
 
+    def scores(self, items: list[dict[str, Any]], dets: list[dict]) -> dict[str, float | None]:
+        """mAP and mAP50 of the detections on the items' images (pooled), and with tracks
+        MOTA and IDF1 over the items' sequences (motmetrics' overall figures)."""
+        ids: list[Any] = []
+        for item in items:
+            ids.extend(i for i in self.image_ids(item) if i not in ids)
+        m, m50 = self.evaluate(ids, dets)
+        out: dict[str, float | None] = {"mAP": m, "mAP50": m50}
+        if self.has_tracks:
+            out.update(self.track_scores(items, dets))
+        return out
+
+    def track_scores(self, items: list[dict[str, Any]], dets: list[dict]
+                     ) -> dict[str, float | None]:
+        """MOTA and IDF1 of the tracker on the detections of each item's sequence, against the
+        ground truth's tracks, summed over the sequences."""
+        from vcmref.eval.tracking.coco import score_sequences
+
+        sequences = []
+        for item in items:
+            frames = self.by_video.get(item.get("id"), [])
+            if not frames:
+                continue
+            wanted = set(frames)
+            gt = [a for f in frames for a in self.anns.get(f, [])]
+            hyp = [d for d in dets if d.get("image_id") in wanted]
+            sequences.append((str(item.get("name", item.get("id"))), frames, gt, hyp))
+        if not sequences:
+            return {"MOTA": None, "IDF1": None}
+        summary = score_sequences(sequences)
+        return {"MOTA": summary["mota"], "IDF1": summary["idf1"]}
+
+
 def iou_type(cfg: dict[str, Any]) -> str:
     task = cfg.get("task")
     if isinstance(task, dict) and task.get("iou_type") in ("bbox", "segm"):
         return str(task["iou_type"])
     return "bbox"
+

@@ -10,8 +10,8 @@ Image sets (each a :class:`Dataset` of :class:`Item`):
 or by name through :func:`open_dataset` (the dataset kinds registered in
 `vcmref.registry.DATASETS`, which a CTC config's ``dataset.kind`` names). Video
 (:func:`video_frames`): Y4M, raw .yuv, and whatever ffmpeg decodes (mp4, ...), read by frame
-ranges as YuvSequence. Conventions (ids, coordinates, subsetting, pixel formats) are in
-docs/datasets.md.
+ranges as YuvSequence; MOT Challenge sequence folders (:class:`MotDataset`). Conventions
+(ids, coordinates, subsetting, pixel formats) are in docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from vcmref.eval.datasets.base import (
 )
 from vcmref.eval.datasets.coco import coco_dataset, read_coco_json
 from vcmref.eval.datasets.folder import image_folder
+from vcmref.eval.datasets.mot import MotDataset
 from vcmref.eval.datasets.samples import SKIMAGE_DEFAULT, sample_dataset
 from vcmref.eval.datasets.video import (
     FfmpegVideo,
@@ -49,7 +50,8 @@ from vcmref.registry import DATASETS
 
 __all__ = [
     "DATASETS", "IMAGE_EXTENSIONS", "SKIMAGE_DEFAULT", "VOC_CLASSES", "Dataset",
-    "DatasetError", "DatasetKind", "FfmpegVideo", "Item", "RawYuvVideo", "VideoDataset",
+    "DatasetError", "DatasetKind", "FfmpegVideo", "Item", "MotDataset", "RawYuvVideo",
+    "VideoDataset",
     "VideoInfo", "VideoSource", "Y4mVideo", "coco_dataset", "frame_to_rgb", "image_folder",
     "image_size", "load_image", "open_dataset", "parse_voc_xml", "parse_yolo_labels",
     "read_coco_json", "sample_dataset", "video_frames", "voc_dataset", "write_y4m",
@@ -58,7 +60,7 @@ __all__ = [
 
 def open_dataset(kind: str, *args: str | Path, **kwargs: Any) -> Dataset:
     """``open_dataset("coco", annotations_json=..., image_dir=...)`` and so on: the loader of
-    the dataset kind registered as `kind` (coco, voc, yolo, folder, skimage, video, and those
+    the dataset kind registered as `kind` (coco, voc, yolo, folder, skimage, video, mot, and those
     of plugins) called with these arguments."""
     if kind not in DATASETS:
         raise ValueError(f"unknown dataset kind {kind!r}; expected one of "

@@ -205,6 +205,23 @@ class Dataset:
                                f"{rgb.shape[0]}, the dataset says {it.width}x{it.height}")
         return rgb
 
+    # -- frames: what a task sees of an item (one picture, or every frame of a sequence) ----
+    #: Whether an item is a sequence of frames (a task runs on each, with its own image id).
+    is_video: bool = False
+
+    def frame_ids(self, item: Item | int | str) -> list[int]:
+        """The image ids of the item's frames in the ground truth: the item's own id here."""
+        it = item if isinstance(item, Item) else self[item]
+        return [it.id]
+
+    def load_frames(self, item: Item | int | str) -> list[np.ndarray]:
+        """The item's frames as (H, W, 3) R'G'B' uint8 pictures: its one picture here."""
+        return [self.load_image(item)]
+
+    def frame_rate(self, item: Item | int | str) -> float | None:
+        """Frames per second of a sequence; None for a picture."""
+        return None
+
     def load_video(self, item: Item | int | str) -> Any:
         """The item's sequence (a YuvSequence): video datasets only (VideoDataset)."""
         raise DatasetError(self.source, None, f"a {self.kind} dataset holds pictures, not "

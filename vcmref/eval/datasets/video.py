@@ -447,27 +447,71 @@ def frame_to_rgb(seq: YuvSequence, index: int, *, matrix: str, full_range: bool)
 
 # -- video datasets ---------------------------------------------------------------------------
 
+#: A frame's image id in ground truth and detections: item id * FRAME_ID_BASE + frame index
+#: (0-based), so frames of every sequence have distinct ids and sort in display order.
+FRAME_ID_BASE = 1_000_000
+
+
 class VideoDataset(Dataset):
     """One item per sequence (ids 1.., names the file stems, the size of a frame);
-    ``load_video(item)`` reads its first `frames` frames (all when None)."""
+    ``load_video(item)`` reads its first `frames` frames (all when None). For tasks, frame f
+    of item i has image id ``i * FRAME_ID_BASE + f`` and is seen as R'G'B' converted with
+    `matrix` and `full_range` (the sequence's Y'CbCr as coded)."""
 
-    def __init__(self, videos: list[str | Path], frames: int | None = None) -> None:
+    is_video = True
+
+    def __init__(self, videos: list[str | Path], frames: int | None = None, *,
+                 matrix: str = "bt601", full_range: bool = False) -> None:
         items = []
+        self._rates: dict[int, float] = {}
+        self._lengths: dict[int, int] = {}
         for k, path in enumerate(videos):
             path = Path(path)
             if not path.is_file():
                 raise DatasetError(path, None, "video file not found")
-            info = video_frames(path).info
-            items.append(Item(k + 1, path.stem, path, info.width, info.height))
-        source = Path(videos[0]).parent if videos else Path(".")
-        super().__init__(items, kind="video", source=source, annotated=False)
+            source = video_frames(path)
+            items.append(Item(k + 1, path.stem, path, source.info.width, source.info.height))
+            self._rates[k + 1] = float(source.frame_rate)
+            self._lengths[k + 1] = len(source)
+        source_dir = Path(videos[0]).parent if videos else Path(".")
+        super().__init__(items, kind="video", source=source_dir, annotated=False)
         self.frames = frames
+        self.matrix, self.full_range = matrix, full_range
+
+    def num_frames(self, item: Item | int | str) -> int:
+        """How many frames of the item are coded (the first `frames`, or all)."""
+        it = item if isinstance(item, Item) else self[item]
+        n = self._lengths[it.id]
+        return n if self.frames is None else min(self.frames, n)
 
     def load_video(self, item: Item | int | str) -> YuvSequence:
         item = item if isinstance(item, Item) else self[item]
-        source = video_frames(item.path)
-        stop = len(source) if self.frames is None else min(self.frames, len(source))
-        return source.read(0, stop)
+        return video_frames(item.path).read(0, self.num_frames(item))
+
+    def frame_ids(self, item: Item | int | str) -> list[int]:
+        it = item if isinstance(item, Item) else self[item]
+        return [it.id * FRAME_ID_BASE + f for f in range(self.num_frames(it))]
+
+    def load_frames(self, item: Item | int | str) -> list[np.ndarray]:
+        it = item if isinstance(item, Item) else self[item]
+        seq = self.load_video(it)
+        if seq.bit_depth != 8:
+            raise DatasetError(it.path, "bit depth", f"{seq.bit_depth}-bit video: the task "
+                               "networks take 8-bit R'G'B' frames")
+        return [frame_to_rgb(seq, f, matrix=self.matrix, full_range=self.full_range)
+                .astype(np.uint8) for f in range(seq.num_frames)]
+
+    def frame_rate(self, item: Item | int | str) -> float:
+        it = item if isinstance(item, Item) else self[item]
+        return self._rates[it.id]
+
+    def frame_records(self, item: Item | int | str) -> list[dict]:
+        """The ground truth's ``images`` entries of the item's frames (``video_id`` is the
+        item's id, ``frame_index`` 0-based)."""
+        it = item if isinstance(item, Item) else self[item]
+        return [{"id": fid, "video_id": it.id, "frame_index": f, "width": it.width,
+                 "height": it.height, "file_name": f"{it.path.name}#{f}"}
+                for f, fid in enumerate(self.frame_ids(it))]
 
 
 @DATASETS.register("video")
@@ -478,7 +522,10 @@ class VideoKind(DatasetKind):
     media = "video"
     parameters = (Param("videos", list, items=str, doc="the sequences"),
                   Param("frames", int, optional=True, min=1,
-                        doc="code the first N frames of each sequence"))
+                        doc="code the first N frames of each sequence"),
+                  Param("matrix", str, "bt601", choices=("bt601", "bt709"),
+                        doc="Y'CbCr to R'G'B' for the task network"),
+                  Param("full_range", bool, False, doc="the video's Y'CbCr range"))
     required = ("videos",)
     load = VideoDataset
 
@@ -489,4 +536,6 @@ class VideoKind(DatasetKind):
                                  f"{video!r} (not there)")
 
     def open(self, scratch: Path) -> Dataset:
-        return VideoDataset(self.settings["videos"], self.settings["frames"])
+        return VideoDataset(self.settings["videos"], self.settings["frames"],
+                            matrix=self.settings["matrix"],
+                            full_range=self.settings["full_range"])
