@@ -469,8 +469,11 @@ def extract(
     layers: Annotated[int | None, typer.Option(help="keep layers 0..N-1")] = None,
     drop: Annotated[str, typer.Option(help="comma-separated unit indices to drop (as "
                                       "`inspect` numbers them)")] = "",
+    from_frame: Annotated[int | None, typer.Option(help="start at the first frame whose "
+                                                   "frame_index is at least N (a "
+                                                   "random-access point)")] = None,
 ) -> None:
-    """Sub-bitstream extraction: keep the first layers, or drop listed units."""
+    """Sub-bitstream extraction: keep the first layers, drop listed units, or cut at a frame."""
 
     def go() -> None:
         from vcmref.bitstream.extract import extract as do_extract
@@ -481,8 +484,10 @@ def extract(
             raise CliError(f"--drop {drop!r}: expected comma-separated unit indices") from None
         if layers is not None and layers < 1:
             raise CliError(f"--layers {layers}: expected at least 1 (layer 0 is always kept)")
+        if from_frame is not None and from_frame < 0:
+            raise CliError(f"--from-frame {from_frame}: expected a frame_index >= 0")
         data = _read_stream(stream)
-        out = do_extract(data, max_layers=layers, drop_units=dropped)
+        out = do_extract(data, max_layers=layers, drop_units=dropped, from_frame=from_frame)
         write_atomic(output, out)
         typer.echo(f"{output}: {len(out)} bytes (from {len(data)})")
 

@@ -1,5 +1,5 @@
-"""Per-frame units (frame header, tile model, data unit, decoded-data hash, inner codec data), the
-restoration model unit and end of stream."""
+"""Per-frame units (frame header, tile model, data unit, decoded-data hash, inner codec data,
+temporal prediction), the restoration model unit and end of stream."""
 
 from __future__ import annotations
 
@@ -231,6 +231,27 @@ def restoration_model(rw: SyntaxDirection, s: RestorationModelRef,
     s.restoration_type = rw.u(8, "restoration_type", s.restoration_type,
                               RESTORATION_TYPE_RESIDUAL_CONV, RESTORATION_TYPE_RESIDUAL_CONV)
     s.model_sha256 = rw.payload_bytes("model_sha256", s.model_sha256, SHA256_BYTES)
+    return s
+
+
+@dataclass
+class TemporalPrediction:
+    """Which tensors of a frame are coded as residuals of the previous frame's samples
+    (clause 5.9.1); a frame without this unit is coded on its own."""
+
+    frame_index: int = 0
+    predicted: list[bool] = field(default_factory=list)  # one flag per tensor
+
+
+def temporal_prediction(rw: SyntaxDirection, s: TemporalPrediction,
+                        sps: StreamParameterSet) -> TemporalPrediction:
+    """Syntax of the temporal prediction payload (spec table: temporal_prediction)."""
+    s.frame_index = rw.ue("frame_index", s.frame_index, 0, (1 << 31) - 1)
+    if rw.reading:
+        s.predicted = [False] * len(sps.tensors)
+    for t in range(len(sps.tensors)):
+        s.predicted[t] = bool(rw.u(1, f"predicted_flag[{t}]", int(s.predicted[t])))
+    rw.alignment()
     return s
 
 

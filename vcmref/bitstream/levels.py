@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PROFILE_MAIN = 1
-PROFILES = {PROFILE_MAIN: "main"}
+PROFILE_MAIN_INTER = 2  # main plus temporal prediction (unit type 10, clause 5.9.1)
+PROFILES = {PROFILE_MAIN: "main", PROFILE_MAIN_INTER: "main-inter"}
 
 
 @dataclass(frozen=True)

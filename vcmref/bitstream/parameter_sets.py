@@ -123,7 +123,7 @@ class StreamParameterSet:
 
 def stream_parameter_set(rw: SyntaxDirection, s: StreamParameterSet) -> StreamParameterSet:
     """Syntax of the stream parameter set payload (spec table: stream_parameter_set)."""
-    s.profile_idc = rw.u(8, "profile_idc", s.profile_idc, 1, 1)
+    s.profile_idc = rw.u(8, "profile_idc", s.profile_idc, min(PROFILES), max(PROFILES))
     level_idc = rw.u(8, "level_idc", s.level_idc)
     if level_idc not in LEVELS:  # raised even by a lax Writer: the limits below need a level
         raise rw.error(f"level {level_idc} is not one of {sorted(LEVELS)}", "level_idc")

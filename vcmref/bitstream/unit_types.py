@@ -20,6 +20,7 @@ from vcmref.bitstream.frame_units import (
     FrameHeader,
     InnerCodecData,
     RestorationModelRef,
+    TemporalPrediction,
     TileModel,
     data_hash,
     data_unit,
@@ -27,6 +28,7 @@ from vcmref.bitstream.frame_units import (
     frame_header,
     inner_codec_data,
     restoration_model,
+    temporal_prediction,
     tile_model,
 )
 from vcmref.bitstream.parameter_sets import (
@@ -89,5 +91,8 @@ UNIT_TYPES: dict[int, UnitTypeInfo] = {
                      entropy_coder=EntropyCoder.INNER_CODEC),
         UnitTypeInfo(UnitType.RESTORATION_MODEL, "restoration_model", RestorationModelRef,
                      restoration_model),
+        UnitTypeInfo(UnitType.TEMPORAL_PREDICTION, "temporal_prediction", TemporalPrediction,
+                     temporal_prediction, in_frame=True,
+                     entropy_coder=EntropyCoder.WAVEFRONT_RANS),
     )
 }

@@ -16,11 +16,12 @@ UNIT_HEADER_BYTES = 6
 
 
 class UnitType(IntEnum):
-    """Unit types; 7 and 10..127 are reserved and skipped by decoders of this version.
+    """Unit types; 7 and 11..127 are reserved and skipped by decoders of this version.
 
     Type 8 was added after 7 had been used as the reserved type of published conformance
     streams, which must stay conforming; type 9 after 8 (decoders of the versions before skip
-    it, as its content does not change the decoded samples).
+    it, as its content does not change the decoded samples); type 10 after 9, allowed only in
+    streams of profile 2, which decoders of the versions before refuse.
     """
 
     STREAM_PARAMETER_SET = 1
@@ -31,6 +32,7 @@ class UnitType(IntEnum):
     END_OF_STREAM = 6
     INNER_CODEC_DATA = 8
     RESTORATION_MODEL = 9
+    TEMPORAL_PREDICTION = 10
 
 
 UNIT_TYPE_MAX = 127

@@ -79,6 +79,9 @@ ENCODER_PARAMETERS = (
     Param("split_point", str, ""),
     Param("hashes", bool, True),
     Param("level", int, optional=True, choices=tuple(LEVELS)),
+    Param("intra_period", int, 1, min=0,
+          doc="temporal prediction: 1 all intra; N a random-access point every N frames; 0 the "
+              "first frame only"),
 )
 # What a rate point of the vcmref codec sets: the step or QP of uniform quantization, or the
 # bit depth of min/max quantization.

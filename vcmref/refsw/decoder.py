@@ -18,8 +18,10 @@ from vcmref.bitstream.frame_units import (
     FrameHeader,
     InnerCodecData,
     RestorationModelRef,
+    TemporalPrediction,
     TileModel,
 )
+from vcmref.bitstream.levels import PROFILE_MAIN_INTER
 from vcmref.bitstream.parameter_sets import (
     EntropyCoder,
     InnerCodec,
@@ -148,6 +150,27 @@ class _FrameUnits:
     def inner(self) -> dict[int, tuple[InnerCodecData, Unit]]:
         return self.units[UnitType.INNER_CODEC_DATA]
 
+    @property
+    def prediction(self) -> tuple[TemporalPrediction, Unit] | None:
+        return self.units[UnitType.TEMPORAL_PREDICTION].get(0)
+
+
+@dataclass
+class _Reference:
+    """The previous decoded frame's samples (and, loss-tolerant, its lost samples): what a
+    temporal_prediction unit predicts from (clause 5.9.1)."""
+
+    samples: dict[str, np.ndarray] | None = None
+    missing: dict[str, np.ndarray] | None = None
+
+
+def predict_samples(residual: np.ndarray, reference: np.ndarray,
+                    sps: StreamParameterSet) -> np.ndarray:
+    """Clause 5.9.1: SampleMin + ((v + ref - SampleMin) mod 2^B), as int32."""
+    span = sps.sample_max - sps.sample_min + 1
+    total = residual.astype(np.int64) + reference - sps.sample_min
+    return (np.mod(total, span) + sps.sample_min).astype(np.int32)
+
 
 _DEQUANT_CHUNK_SAMPLES = 1 << 20  # dequantize and hash this many samples at a time
 
@@ -262,6 +285,7 @@ class Decoder:
         # pictures an inner_codec_data unit decoded for later frames, per layer: the stream's
         # only state across frames
         pending: _Pending = {}
+        reference = _Reference()  # the previous frame's samples, for temporal prediction
         for unit in iter_units(data):
             if ended:
                 raise BitstreamError("unit after end_of_stream", unit=unit.label,
@@ -303,7 +327,7 @@ class Decoder:
                 continue
             if utype == UnitType.FRAME_HEADER:
                 if current is not None:
-                    yield self._decode_frame(sps, current, pending)
+                    yield self._decode_frame(sps, current, pending, reference)
                     last_index = current.header.frame_index
                     current = None
                 fh = _parse(data, unit, row, sps)
@@ -318,11 +342,13 @@ class Decoder:
                                      element="unit_type", bit_offset=8 * unit.byte_offset + 1)
             if self.max_layers is not None and unit.layer_id >= self.max_layers:
                 continue
+            if utype == UnitType.TEMPORAL_PREDICTION:
+                self._check_prediction_unit(unit, sps)
             self._collect(data, sps, current, unit, row)
         if sps is None:
             raise BitstreamError("stream has no stream parameter set", unit="stream")
         if current is not None:
-            yield self._decode_frame(sps, current, pending)
+            yield self._decode_frame(sps, current, pending, reference)
         for layer, (left, unit) in pending.items():
             if left:
                 raise BitstreamError(f"inner_data holds {len(left)} more pictures of layer "
@@ -348,6 +374,19 @@ class Decoder:
             raise BitstreamError("a second restoration_model", unit=unit.label,
                                  element="unit_type", bit_offset=where + 1)
         stream.restoration = _parse(data, unit, row, sps)
+
+    @staticmethod
+    def _check_prediction_unit(unit: Unit, sps: StreamParameterSet) -> None:
+        """Clause 5.2, rule 10: temporal_prediction only in profile 2 streams, in layer 0."""
+        where = 8 * unit.byte_offset
+        if sps.profile_idc != PROFILE_MAIN_INTER:
+            raise BitstreamError(f"temporal_prediction in a stream of profile_idc "
+                                 f"{sps.profile_idc} (it needs {PROFILE_MAIN_INTER})",
+                                 unit=unit.label, element="unit_type", bit_offset=where + 1)
+        if unit.layer_id != 0:
+            raise BitstreamError(f"temporal_prediction with layer_id {unit.layer_id}, "
+                                 "expected 0", unit=unit.label, element="layer_id",
+                                 bit_offset=where + 8)
 
     def _collect(self, data: bytes, sps: StreamParameterSet, fr: _FrameUnits,
                  unit: Unit, row: UnitTypeInfo) -> None:
@@ -378,9 +417,16 @@ class Decoder:
                                  bit_offset=8 * unit.byte_offset)
         store[key] = (content, unit)
 
-    def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits,
-                      pending: _Pending) -> DecodedFrame:
+    def _decode_frame(self, sps: StreamParameterSet, fr: _FrameUnits, pending: _Pending,
+                      reference: _Reference) -> DecodedFrame:
         label = fr.unit.label
+        prediction = fr.prediction
+        if prediction is not None and reference.samples is None:
+            raise BitstreamError(f"frame {fr.header.frame_index}: temporal_prediction in the "
+                                 "stream's first frame (no previous frame to predict from)",
+                                 unit=prediction[1].label, element="unit_type",
+                                 bit_offset=8 * prediction[1].byte_offset + 1)
+        predicted = prediction[0].predicted if prediction is not None else None
         present = sorted({k[0] for k in fr.models} | {k[0] for k in fr.data}
                          | set(fr.hashes) | set(fr.inner)
                          | {k for k, (left, _) in pending.items() if left})
@@ -426,6 +472,12 @@ class Decoder:
                 if sps.entropy_coder == EntropyCoder.WAVEFRONT_RANS:
                     self._decode_tile(sps, fr, t, layer, geom, samples[ti.name],
                                       None if missing is None else missing[ti.name])
+                if predicted is not None and predicted[t]:
+                    chans = list(geom.channels)
+                    samples[ti.name][chans] = predict_samples(
+                        samples[ti.name][chans], reference.samples[ti.name][chans], sps)
+                    if missing is not None and reference.missing is not None:
+                        missing[ti.name][chans] |= reference.missing[ti.name][chans]
                 for chans, rows in _dequant_chunks(geom.channels, ti.height, ti.width):
                     try:
                         tensors[ti.name][chans, rows] = dequantize(
@@ -461,6 +513,10 @@ class Decoder:
                        if not all(missing[sps.tensors[t].name][c].all()
                                   for t in range(len(sps.tensors))
                                   for c in sps.layer_channels(t, layer))]
+        if sps.profile_idc == PROFILE_MAIN_INTER:  # a copy: callers may change their frame
+            reference.samples = {name: x.copy() for name, x in samples.items()}
+            reference.missing = (None if missing is None
+                                 else {name: m.copy() for name, m in missing.items()})
         return DecodedFrame(fr.header.frame_index, samples, tensors, present, hashes_checked,
                             missing)
 

@@ -16,15 +16,17 @@ from vcmref.bitstream.frame_units import (
     DataHash,
     DataUnit,
     FrameHeader,
+    TemporalPrediction,
     TileModel,
     data_hash,
     data_unit,
     frame_header,
     num_contexts,
     num_tokens,
+    temporal_prediction,
     tile_model,
 )
-from vcmref.bitstream.levels import LEVELS
+from vcmref.bitstream.levels import LEVELS, PROFILE_MAIN_INTER
 from vcmref.bitstream.parameter_sets import (
     MAX_QP,
     LayerInfo,
@@ -84,6 +86,10 @@ class EncoderConfig:
     split_point: str = ""
     hashes: bool = True
     level: int | None = None  # None: the lowest level the tensors fit
+    # Temporal prediction (profile 2, clause 5.9.1): 1 codes every frame on its own; N > 1
+    # predicts every frame from the previous one except frames 0, N, 2N, ... (random-access
+    # points); 0 predicts every frame after the first.
+    intra_period: int = 1
 
 
 @dataclass
@@ -152,10 +158,14 @@ def _check_config(cfg: EncoderConfig) -> None:
     if cfg.level is not None and cfg.level not in LEVELS:
         raise EncoderInputError(f"level {cfg.level}: expected one of {sorted(LEVELS)}")
     for name in ("qp", "bit_depth", "layers", "rows_per_unit", "lane_limit",
-                 "wavefront_block_size", "max_magnitude_class", "direct_token_log2"):
+                 "wavefront_block_size", "max_magnitude_class", "direct_token_log2",
+                 "intra_period"):
         value = getattr(cfg, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise EncoderInputError(f"{name} {value!r}: expected an integer")
+    if cfg.intra_period < 0:
+        raise EncoderInputError(f"intra_period {cfg.intra_period}: expected 0 (the first frame "
+                                "only) or more")
     if cfg.qp is not None and not 0 <= cfg.qp <= MAX_QP:
         raise EncoderInputError(f"qp {cfg.qp}: expected 0 to {MAX_QP}")
     if cfg.quant in QUANT_MODES and cfg.quant != "qp":  # an unknown quant: build_sps says so
@@ -228,6 +238,9 @@ def build_sps(tensors: dict[str, np.ndarray], cfg: EncoderConfig) -> StreamParam
         layers=layers, tile_layouts=layouts, direct_token_log2=cfg.direct_token_log2,
         max_magnitude_class=cfg.max_magnitude_class, wavefront_block_size=cfg.wavefront_block_size,
         lane_limit=cfg.lane_limit)
+    num_frames = next(iter(tensors.values())).shape[0]
+    if cfg.intra_period != 1 and num_frames > 1:
+        sps.profile_idc = PROFILE_MAIN_INTER
     sps.tile_padding_value = (min(max(0, sps.sample_min), sps.sample_max)
                               if cfg.tile_padding is None else cfg.tile_padding)
     _fit_units_to_level(sps, explicit=cfg.rows_per_unit != 0)
@@ -267,6 +280,15 @@ def weights_from_counts(counts: np.ndarray) -> list[list[int] | None]:
     return [w[i, : last[i]].tolist() if peak[i, 0] > 0 else None for i in range(len(w))]
 
 
+def prediction_residual(samples: np.ndarray, reference: np.ndarray,
+                        sps: StreamParameterSet) -> np.ndarray:
+    """The residual r that clause 5.9.1 turns back into `samples`:
+    SampleMin + ((s - ref - SampleMin) mod 2^B), in the samples' range."""
+    span = sps.sample_max - sps.sample_min + 1
+    total = samples.astype(np.int64) - reference - sps.sample_min
+    return (np.mod(total, span) + sps.sample_min).astype(np.int32)
+
+
 def serialize_unit(fn, unit_type: UnitType, layer: int, *args) -> bytes:
     """One unit: the syntax function `fn` written with `args`, behind its unit header."""
     w = Writer(unit=unit_type.name.lower())
@@ -294,9 +316,12 @@ class Encoder:
         try:
             out = [write_signature(),
                    serialize_unit(stream_parameter_set, UnitType.STREAM_PARAMETER_SET, 0, sps)]
+            reference = None
             for f in range(counts.pop()):
                 xs = [finite_float32(name, x[f]) for name, x in frames.items()]
-                out.extend(self._encode_frame(sps, f, xs))
+                predict = reference is not None and self.predicts(f)
+                units, reference = self._encode_frame(sps, f, xs, reference if predict else None)
+                out.extend(units)
             out.append(write_unit(UnitType.END_OF_STREAM, 0, b""))
         except BitstreamError as e:
             raise EncoderInputError(f"cannot write the stream: {e}") from None
@@ -304,7 +329,16 @@ class Encoder:
         self.report.bytes_total = len(data)
         return data
 
-    def _encode_frame(self, sps: StreamParameterSet, f: int, xs: list[np.ndarray]) -> list[bytes]:
+    def predicts(self, f: int) -> bool:
+        """Whether frame f is coded as the residual of frame f - 1 (intra_period)."""
+        period = self.cfg.intra_period
+        return f > 0 and period != 1 and (period == 0 or f % period != 0)
+
+    def _encode_frame(self, sps: StreamParameterSet, f: int, xs: list[np.ndarray],
+                      reference: list[np.ndarray] | None
+                      ) -> tuple[list[bytes], list[np.ndarray]]:
+        """The frame's units and its reconstructed samples (the next frame's reference);
+        with a reference, every tensor is coded as its residual (clause 5.9.1)."""
         cfg = self.cfg
         fh = FrameHeader(frame_index=f)
         samples = []
@@ -315,18 +349,25 @@ class Encoder:
             samples.append(s)
             self.report.clipped_samples += clipped
         units = [serialize_unit(frame_header, UnitType.FRAME_HEADER, 0, fh, sps)]
+        coded = samples
+        if reference is not None:
+            tp = TemporalPrediction(f, [True] * len(samples))
+            units.append(serialize_unit(temporal_prediction, UnitType.TEMPORAL_PREDICTION, 0,
+                                        tp, sps))
+            coded = [prediction_residual(s, r, sps) for s, r in zip(samples, reference,
+                                                                    strict=True)]
         for layer in range(len(sps.layers)):
             planes = []
             for t in range(len(sps.tensors)):
                 geom = tile_geometry(sps, t, layer)
                 if geom is None:
                     continue
-                units.extend(self._encode_tile(sps, f, t, layer, geom, samples[t]))
+                units.extend(self._encode_tile(sps, f, t, layer, geom, coded[t]))
                 planes.append(samples[t][list(geom.channels)])
             if cfg.hashes:
                 dh = DataHash(f, digest=layer_samples_md5(planes))
                 units.append(serialize_unit(data_hash, UnitType.DATA_HASH, layer, dh, sps))
-        return units
+        return units, samples
 
     def tile_offset(self, sps: StreamParameterSet, samples: np.ndarray) -> int:
         """The tile's sample_offset: its most frequent sample value."""
