@@ -127,15 +127,16 @@ def test_a_video_track_codes_feature_sequences_and_scores_tracking(tmp_path) -> 
         "dataset.frames=4", "codecs.anchor-ra.points=[32]", "codecs.anchor-ld.points=[32]",
         "codecs.anchor-ra.params.frames_per_unit=4", "codecs.anchor-ld.params.frames_per_unit=4",
         "codecs.anchor-intra.points=[32]", "codecs.vcmref-intra.points=[0.4]",
-        "codecs.video-route.points=[32]"])
+        "codecs.vcmref-inter.points=[0.4]", "codecs.video-route.points=[32]"])
     summary = run(cfg, tmp_path / "run")
-    assert summary.done == 5 and not summary.failed, summary.failed
+    assert summary.done == 6 and not summary.failed, summary.failed
     gt = json.loads((tmp_path / "run" / "ground_truth.json").read_text())
     assert "pseudo ground truth" in gt["info"]["description"]
     assert [img["id"] for img in gt["images"]] == [FRAME_ID_BASE + f for f in range(4)]
     assert gt["annotations"] and all("track_id" in a for a in gt["annotations"])
     records = {}
-    for codec in ("anchor-ra", "anchor-ld", "anchor-intra", "video-route"):
+    for codec in ("anchor-ra", "anchor-ld", "anchor-intra", "vcmref-intra", "vcmref-inter",
+                  "video-route"):
         path = tmp_path / "run" / "results" / codec / "0" / "foreman_cif_h264.json"
         records[codec] = rec = json.loads(path.read_text())
         assert rec["item"]["frames"] == 4 and rec["item"]["frame_rate"] == 25.0
@@ -145,6 +146,10 @@ def test_a_video_track_codes_feature_sequences_and_scores_tracking(tmp_path) -> 
     assert records["anchor-ra"]["bits"] < records["anchor-intra"]["bits"]
     assert records["anchor-ld"]["bits"] < records["anchor-intra"]["bits"]
     assert records["anchor-ra"]["bits"] != records["anchor-ld"]["bits"]
+    # temporal prediction: the same samples (feature PSNR) for fewer bits
+    inter, intra = records["vcmref-inter"], records["vcmref-intra"]
+    assert inter["bits"] < intra["bits"]
+    assert inter["metrics"]["feature_psnr"] == pytest.approx(intra["metrics"]["feature_psnr"])
     per_point = write_report(tmp_path / "run")["per_point.csv"].read_text().splitlines()
     header = per_point[0].split(",")
     assert {"mAP", "MOTA", "IDF1", "kbps"} <= set(header)
