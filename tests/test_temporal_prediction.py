@@ -183,3 +183,20 @@ def test_units_of_temporal_prediction_do_not_go_in_inner_codec_streams() -> None
     with pytest.raises(BitstreamError, match="temporal_prediction unit in a stream whose "
                                              "entropy_coder_idc is 1"):
         Decoder(inner_decoder=decode_inner_pictures).decode(bad)
+
+
+def test_the_dead_zone_trades_bounded_error_for_bits() -> None:
+    step = 0.05
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(8, 12, 12))
+    # values that hover around where they were: jitter of a third of a step
+    x = {"a": np.stack([base + rng.normal(0, step / 3, base.shape) for _ in range(6)]
+                       ).astype(np.float32)}
+    plain = encode(x, EncoderConfig(quant="step", step=step, bit_depth=10, intra_period=0))
+    held = encode(x, EncoderConfig(quant="step", step=step, bit_depth=10, intra_period=0,
+                                   temporal_deadzone=0.3))
+    assert len(held) < 0.9 * len(plain)
+    for f in Decoder().decode(held).frames:
+        for k in x:  # the error stays within (0.5 + dead zone) steps: no drift
+            err = np.abs(f.tensors[k] - x[k][f.frame_index])
+            assert err.max() <= (0.5 + 0.3) * step * (1 + 1e-5)

@@ -82,6 +82,8 @@ ENCODER_PARAMETERS = (
     Param("intra_period", int, 1, min=0,
           doc="temporal prediction: 1 all intra; N a random-access point every N frames; 0 the "
               "first frame only"),
+    Param("temporal_deadzone", float, 0.0, min=0.0, max=0.5,
+          doc="predicted frames keep the reference sample within 0.5 + this many steps"),
 )
 # What a rate point of the vcmref codec sets: the step or QP of uniform quantization, or the
 # bit depth of min/max quantization.

@@ -40,7 +40,7 @@ from vcmref.bitstream.parameter_sets import (
 from vcmref.bitstream.syntax import Writer
 from vcmref.bitstream.units import UnitType, write_signature, write_unit
 from vcmref.errors import BitstreamError, EncoderInputError
-from vcmref.refsw.encoder.quantize import quantize_tensor
+from vcmref.refsw.encoder.quantize import hold_reference, quantize_tensor
 from vcmref.refsw.encoder.rans_encoder import EncodeTables, encode_unit_tokens
 from vcmref.refsw.entropy_model import (
     PROB_SCALE,
@@ -90,6 +90,9 @@ class EncoderConfig:
     # predicts every frame from the previous one except frames 0, N, 2N, ... (random-access
     # points); 0 predicts every frame after the first.
     intra_period: int = 1
+    # Predicted frames keep the reference sample where the value is within 0.5 + this many
+    # steps of it (uniform quantization; 0: plain rounding). Non-normative.
+    temporal_deadzone: float = 0.0
 
 
 @dataclass
@@ -343,8 +346,11 @@ class Encoder:
         fh = FrameHeader(frame_index=f)
         samples = []
         for x in xs:
-            qp = (cfg.tensor_qp or {}).get(sps.tensors[len(samples)].name, cfg.qp)
+            t = len(samples)
+            qp = (cfg.tensor_qp or {}).get(sps.tensors[t].name, cfg.qp)
             s, params, clipped = quantize_tensor(x, sps, qp, cfg.step)
+            if reference is not None:
+                s = hold_reference(x, s, reference[t], sps, params, cfg.temporal_deadzone)
             fh.quant.append(params)
             samples.append(s)
             self.report.clipped_samples += clipped

@@ -70,3 +70,17 @@ def quantize_tensor(x: np.ndarray, sps: StreamParameterSet, qp: int | None = Non
     q = np.rint(xd / s)
     clipped = int(((q < sps.sample_min) | (q > sps.sample_max)).sum())
     return np.clip(q, sps.sample_min, sps.sample_max).astype(np.int64), params, clipped
+
+
+def hold_reference(x: np.ndarray, q: np.ndarray, reference: np.ndarray, sps: StreamParameterSet,
+                   params: TensorQuantParams, deadzone: float) -> np.ndarray:
+    """Temporal prediction's dead zone (uniform quantization only): where the value lies within
+    (0.5 + deadzone) steps of the reference sample's reconstruction, keep the reference
+    sample, so that the residual is 0. It trades a little error for fewer bits on samples that
+    only hover around a decision threshold; 0 leaves `q` as it is."""
+    if deadzone <= 0 or sps.quant_mode.is_minmax:
+        return q
+    s = float(qp_step(params.qp)) if sps.quant_mode == QuantMode.UNIFORM_QP else float(
+        np.frombuffer(np.uint32(params.step_bits).tobytes(), np.float32)[0])
+    near = np.abs(x.astype(np.float64) / s - reference) <= 0.5 + deadzone
+    return np.where(near, reference, q)
