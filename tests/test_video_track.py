@@ -64,6 +64,31 @@ def test_a_mot_folder_gives_frames_and_tracks(tmp_path) -> None:
     assert len(tracks) >= 3 and all(a["category_id"] == 1 for a in gt["annotations"])
 
 
+def test_bad_mot_folders_are_named_in_one_line(tmp_path) -> None:
+    from PIL import Image
+
+    from vcmref.eval.tracking.mot import MotFormatError
+    from vcmref.params import ParamError
+    from vcmref.registry import DATASETS
+
+    folder = write_synthetic_sequence(tmp_path / "SYN", name="SYN-01", frame_rate=10)
+    Image.new("RGB", (80, 60)).save(folder / "img1" / "000005.png")  # a frame of another size
+    ds = open_dataset("mot", [str(folder)])
+    with pytest.raises(DatasetError, match=r"000005.png.*frame 5 is 80x60, seqinfo.ini says "
+                                           r"160x120 \(the frame size may not change\)"):
+        ds.load_frames(1)
+    (folder / "img1" / "000030.png").unlink()  # the sequence ends early
+    with pytest.raises(MotFormatError, match=r"1 of 30 frames missing \(seqLength 30\): "
+                                             r"000030.png"):
+        open_dataset("mot", [str(folder)])
+    (folder / "seqinfo.ini").unlink()
+    kind = DATASETS.get("mot")({"sequences": [str(folder)], "frames": None,
+                                "matrix": "bt601", "full_range": False})
+    with pytest.raises(ParamError, match="sequences\\[0\\]: .*a MOT sequence folder with a "
+                                         "seqinfo.ini"):
+        kind.check_inputs()
+
+
 def _synthetic_detections(tmp_path) -> tuple[list[int], list[dict]]:
     folder = write_synthetic_sequence(tmp_path / "SYN", name="SYN-01", frame_rate=10)
     ds = open_dataset("mot", [str(folder)])

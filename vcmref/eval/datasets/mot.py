@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vcmref.eval.datasets.base import DatasetKind, Item, load_image
+from vcmref.eval.datasets.base import DatasetError, DatasetKind, Item, load_image
 from vcmref.eval.datasets.video import FRAME_ID_BASE, VideoDataset
 from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.params import Param, ParamError
@@ -56,7 +56,16 @@ class MotDataset(VideoDataset):
     def load_frames(self, item: Item | int | str) -> list[np.ndarray]:
         it = item if isinstance(item, Item) else self[item]
         info = self._sequences[it.id].info
-        return [load_image(info.image_path(f + 1)) for f in range(self.num_frames(it))]
+        frames = []
+        for f in range(self.num_frames(it)):
+            path = info.image_path(f + 1)
+            rgb = load_image(path)
+            if rgb.shape[:2] != (info.height, info.width):
+                raise DatasetError(path, "size", f"frame {f + 1} is {rgb.shape[1]}x"
+                                   f"{rgb.shape[0]}, seqinfo.ini says {info.width}x"
+                                   f"{info.height} (the frame size may not change)")
+            frames.append(rgb)
+        return frames
 
     def load_video(self, item: Item | int | str) -> YuvSequence:
         from vcmref.media.color import rgb_to_ycbcr
