@@ -200,3 +200,32 @@ def test_the_dead_zone_trades_bounded_error_for_bits() -> None:
         for k in x:  # the error stays within (0.5 + dead zone) steps: no drift
             err = np.abs(f.tensors[k] - x[k][f.frame_index])
             assert err.max() <= (0.5 + 0.3) * step * (1 + 1e-5)
+
+
+def test_the_cli_encodes_with_prediction_and_cuts_at_a_random_access_point(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from vcmref.cli import app
+
+    x = _sequence(6, 8)
+    np.savez(tmp_path / "seq.npz", **x)
+    runner = CliRunner()
+    res = runner.invoke(app, ["encode", str(tmp_path / "seq.npz"), "-o", str(tmp_path / "s.vcm"),
+                              "--quant", "step", "--step", "0.05", "--bit-depth", "8",
+                              "--intra-period", "3", "--temporal-deadzone", "0.2"])
+    assert res.exit_code == 0, res.output
+    stream = (tmp_path / "s.vcm").read_bytes()
+    assert Decoder().decode(stream).sps.profile_idc == 2
+    res = runner.invoke(app, ["extract", str(tmp_path / "s.vcm"), "-o", str(tmp_path / "c.vcm"),
+                              "--from-frame", "3"])
+    assert res.exit_code == 0, res.output
+    assert [f.frame_index for f in Decoder().decode((tmp_path / "c.vcm").read_bytes()).frames
+            ] == [3, 4, 5]
+    res = runner.invoke(app, ["extract", str(tmp_path / "s.vcm"), "-o", str(tmp_path / "d.vcm"),
+                              "--from-frame", "4"])
+    assert res.exit_code != 0 and "frame 4 is not a random-access point" in res.output
+    assert not (tmp_path / "d.vcm").exists()
+    res = runner.invoke(app, ["encode", str(tmp_path / "seq.npz"), "-o", str(tmp_path / "e.vcm"),
+                              "--quant", "step", "--step", "0.05", "--temporal-deadzone", "0.7"])
+    assert res.exit_code != 0 and "temporal_deadzone 0.7: expected a number from 0 to 0.5" in (
+        res.output)

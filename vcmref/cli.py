@@ -79,6 +79,12 @@ def encode(
     split_point: Annotated[str, typer.Option(help="split point of the model")] = "",
     no_hash: Annotated[bool, typer.Option("--no-hash", help="omit decoded-data hash units")]
     = False,
+    intra_period: Annotated[int, typer.Option(help="temporal prediction for (F, C, H, W) "
+                                              "tensors: 1 all intra, N a random-access point "
+                                              "every N frames, 0 the first frame only")] = 1,
+    temporal_deadzone: Annotated[float, typer.Option(help="predicted frames keep the "
+                                                     "reference sample within 0.5 + this "
+                                                     "many steps")] = 0.0,
 ) -> None:
     """Encode float tensors into a vcmref stream."""
 
@@ -94,7 +100,8 @@ def encode(
                             tile_columns=tile_columns, rows_per_unit=rows_per_unit,
                             max_magnitude_class=max_class, wavefront_block_size=block,
                             lane_limit=lanes,
-                            model_id=model_id, split_point=split_point, hashes=not no_hash)
+                            model_id=model_id, split_point=split_point, hashes=not no_hash,
+                            intra_period=intra_period, temporal_deadzone=temporal_deadzone)
         enc = Encoder(cfg)
         t0 = time.perf_counter()
         stream = enc.encode(data)

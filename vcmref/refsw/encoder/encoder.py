@@ -166,6 +166,10 @@ def _check_config(cfg: EncoderConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise EncoderInputError(f"{name} {value!r}: expected an integer")
+    dz = cfg.temporal_deadzone
+    if isinstance(dz, bool) or not isinstance(dz, (int, float)) or not 0.0 <= dz <= 0.5:
+        raise EncoderInputError(f"temporal_deadzone {dz!r}: expected a number from 0 to 0.5 "
+                                "(steps beyond the half step of rounding)")
     if cfg.intra_period < 0:
         raise EncoderInputError(f"intra_period {cfg.intra_period}: expected 0 (the first frame "
                                 "only) or more")
