@@ -181,3 +181,45 @@ def test_decoders_given_no_inner_decoder_say_what_they_need(name: str, codec: st
             decode(data)
         assert "\n" not in str(info.value)
     assert Decoder().decode((SUITE_DIR / "minmax_b1.vcm").read_bytes()).frames
+
+
+def test_temporal_prediction_streams_wrap_both_ways() -> None:
+    """The suite's temporal prediction streams exercise the modular sum of clause 5.9.1 where
+    it leaves [0, 2^B - 1] on either side (v + ref - SampleMin < 0 and >= 2^B; a decoder that
+    takes C's % for mod fails the first), with signed samples and with SampleMin 0, and a
+    predicted frame in which one tensor is coded on its own."""
+    import numpy as np
+
+    from vcmref.bitstream.frame_units import TemporalPrediction, temporal_prediction
+    from vcmref.bitstream.syntax import Reader
+    from vcmref.bitstream.units import UnitType
+    from vcmref.refsw.decoder import Decoder
+    from vcmref.refsw.encoder.encoder import prediction_residual
+
+    wraps: dict[tuple[str, int], int] = {}  # (stream, -1 below / +1 above) -> samples
+    flags_seen = set()
+    for name in ("temporal_prediction", "temporal_prediction_layers",
+                 "temporal_prediction_base_layer", "temporal_prediction_minmax"):
+        data = (SUITE_DIR / f"{name}.vcm").read_bytes()
+        result = Decoder().decode(data)
+        sps = result.sps
+        assert sps.profile_idc == 2
+        frame = -1
+        for u in iter_units(data):
+            frame += u.unit_type == UnitType.FRAME_HEADER
+            if u.unit_type != UnitType.TEMPORAL_PREDICTION:
+                continue
+            tp = temporal_prediction(Reader(u.payload), TemporalPrediction(), sps)
+            assert frame > 0 and tp.frame_index == result.frames[frame].frame_index
+            flags_seen |= set(tp.predicted)
+            for t, ti in enumerate(sps.tensors):
+                if not tp.predicted[t]:
+                    continue
+                s = result.frames[frame].samples[ti.name].astype(np.int64)
+                ref = result.frames[frame - 1].samples[ti.name].astype(np.int64)
+                total = prediction_residual(s, ref, sps) + ref - sps.sample_min
+                for side, hits in ((-1, total < 0), (1, total >= 1 << sps.sample_bit_depth)):
+                    wraps[name, side] = wraps.get((name, side), 0) + int(hits.sum())
+    assert flags_seen == {False, True}
+    assert wraps["temporal_prediction", -1] > 0 and wraps["temporal_prediction", 1] > 0
+    assert wraps["temporal_prediction_minmax", 1] > 0

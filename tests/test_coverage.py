@@ -132,10 +132,14 @@ def test_value_class_table_names_real_elements():
     names = {c.label for c in VALUE_CLASSES}
     for q in range(4):
         assert any(n.startswith(f"stream_parameter_set.quant_mode = {q} ") for n in names)
-    for t in (*range(1, 7), 8, 9):
+    for t in (*range(1, 7), 8, 9, 10):
         assert any(n.startswith(f"unit_header.unit_type = {t} ") for n in names)
-    assert "unit_header.unit_type reserved (7, 10..127)" in names
+    assert "unit_header.unit_type reserved (7, 11..127)" in names
     assert "restoration_model.restoration_type = 1 (RESIDUAL_CONV)" in names
+    assert {"stream_parameter_set.profile_idc = 1 (main)",
+            "stream_parameter_set.profile_idc = 2 (main-inter)",
+            "temporal_prediction.predicted_flag = 0 (a tensor coded on its own)",
+            "temporal_prediction.predicted_flag = 1 (a predicted tensor)"} <= names
     assert [top_class(e) for e in range(2, 7)] == [3, 4, 6, 7, 9]  # spec clause 4.3
 
 
@@ -287,12 +291,12 @@ def test_stream_level_classes(minmax_stream):
               for data in [minmax_stream] for u in iter_units(data)]
     types = [u.unit_type for u in iter_units(minmax_stream)]
     at = types.index(UnitType.FRAME_HEADER) + 1
-    before_frame = b"".join([write_signature(), chunks[0], write_unit(10, 0, b"ab"),
+    before_frame = b"".join([write_signature(), chunks[0], write_unit(11, 0, b"ab"),
                              *chunks[1:]])
     in_frame = b"".join([write_signature(), *chunks[:at], write_unit(127, 0, b""),
                          *chunks[at:]])
     rep = coverage_report([before_frame])
-    assert "unit_header.unit_type reserved (7, 10..127)" in rep.covered_classes
+    assert "unit_header.unit_type reserved (7, 11..127)" in rep.covered_classes
     assert "stream: a reserved unit inside a frame" in rep.missing_classes
     assert "stream: a reserved unit inside a frame" in \
         coverage_report([in_frame]).covered_classes
@@ -465,3 +469,59 @@ def test_restoration_model_classes(minmax_stream):
         {"restoration_model.restoration_type u(8)", "restoration_model.model_sha256 b(8*n)"}
     suite = coverage_report([case_stream(c) for c in CASES if c.name == "restoration_model"])
     assert all(label in suite.covered_classes for label in labels)
+
+
+PREDICTION_CLASSES = [
+    "stream_parameter_set.profile_idc = 2 (main-inter)",
+    "unit_header.unit_type = 10 (TEMPORAL_PREDICTION)",
+    "temporal_prediction.predicted_flag = 0 (a tensor coded on its own)",
+    "temporal_prediction.predicted_flag = 1 (a predicted tensor)",
+    "stream: a predicted frame whose previous frame is predicted too",
+    "stream: a frame without temporal_prediction after a predicted frame (a random-access "
+    "point)",
+    "stream: a temporal_prediction unit after a data unit of its frame",
+]
+
+
+def test_temporal_prediction_classes(minmax_stream):
+    """A temporal_prediction unit (type 10) covers its type, its elements and profile 2; the
+    flag 0 class needs a tensor coded on its own in a predicted frame (the encoder predicts
+    every tensor), the stream classes their frame patterns; the suite's streams cover them."""
+    from vcmref.conformance.cases import (
+        CASES,
+        case_stream,
+        prediction_at_frame_end,
+        with_unpredicted_tensor,
+    )
+
+    x = {"x": np.stack([_features(k, (1, 3, 4, 4))["x"][0] for k in range(4)]),
+         "y": np.stack([_features(9 + k, (1, 2, 2, 3))["x"][0] for k in range(4)])}
+    cfg = {"quant": "step", "step": 0.1, "bit_depth": 6}
+    every = encode(x, EncoderConfig(**cfg, intra_period=0))  # frames 1, 2, 3 predicted
+    period = encode(x, EncoderConfig(**cfg, intra_period=2))  # frames 1 and 3
+    rep = coverage_report([every])
+    _check_counts(rep, [every])
+    assert not [m for m in rep.missing_elements if m.startswith("temporal_prediction.")]
+    for label in PREDICTION_CLASSES[:2] + PREDICTION_CLASSES[3:5]:
+        assert label in rep.covered_classes, label
+    for label in PREDICTION_CLASSES[2:3] + PREDICTION_CLASSES[5:]:
+        assert label in rep.missing_classes, label
+    rep = coverage_report([period])
+    assert PREDICTION_CLASSES[4] in rep.missing_classes
+    assert PREDICTION_CLASSES[5] in rep.covered_classes
+    mixed = with_unpredicted_tensor(every, encode(x, EncoderConfig(**cfg)), frame=2,
+                                    tensor_idx=0)
+    _same_decode(every, mixed)
+    assert PREDICTION_CLASSES[2] in coverage_report([mixed]).covered_classes
+    moved = prediction_at_frame_end(every, frame=1)
+    _same_decode(every, moved)
+    assert PREDICTION_CLASSES[6] in coverage_report([moved]).covered_classes
+    without = coverage_report([minmax_stream])
+    assert "stream_parameter_set.profile_idc = 1 (main)" in without.covered_classes
+    assert not [c for c in PREDICTION_CLASSES if c in without.covered_classes]
+    assert {m for m in without.missing_elements if m.startswith("temporal_prediction.")} == {
+        "temporal_prediction.frame_index ue(v)", "temporal_prediction.predicted_flag u(1)",
+        "temporal_prediction.alignment_zero_bit f(1)"}
+    suite = coverage_report([case_stream(c) for c in CASES
+                             if c.name.startswith("temporal_prediction")])
+    assert not [c for c in PREDICTION_CLASSES if c not in suite.covered_classes]

@@ -25,6 +25,9 @@ def seeds() -> list[tuple[str, bytes]]:
 
 def test_builtin_seeds_are_valid(seeds) -> None:
     assert len(seeds) >= 12
+    # new unit types reach the fuzzer through the seeds: restoration_model, temporal_prediction
+    types = {u.unit_type for _, data in seeds for u in fuzz.split_units(data)[1]}
+    assert {UnitType.RESTORATION_MODEL, UnitType.TEMPORAL_PREDICTION} <= types
     for name, data in seeds:
         for target, outcome in fuzz.check_input(data):
             assert outcome[0] == "ok", f"{name}: {target}: {outcome}"

@@ -158,6 +158,13 @@ def _cases() -> list[tuple[str, dict[str, np.ndarray], EncoderConfig]]:
         ("qp-negative-b4", _tensors(14, {"n": (2, 3, 5, 5)}, 4.0),
          EncoderConfig(quant="qp", qp=45, bit_depth=4, direct_token_log2=2,
                        max_magnitude_class=1, layers=3, lane_limit=2)),
+        # temporal prediction (clause 5.9.1, profile 2): signed samples whose differences wrap
+        # around, two layers, a random-access point at frame 3; unsigned 3-bit samples
+        ("inter-step-2layers", _tensors(15, {"a": (5, 4, 3, 4), "b": (5, 2, 2, 3)}, 3.0),
+         EncoderConfig(quant="step", step=0.05, bit_depth=6, layers=2, intra_period=3,
+                       rows_per_unit=2, lane_limit=3)),
+        ("inter-minmax-channel-b3", _tensors(16, {"m": (4, 3, 3, 3)}),
+         EncoderConfig(quant="minmax-channel", bit_depth=3, intra_period=0)),
     ]
     return cases
 
@@ -208,7 +215,8 @@ def test_reference_numpy_path_agrees(streams, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["minmax-channel-2layers", "qp-3layers-refs",
-                                  "layer-plan-empty-tensor", "qp-negative-b4"])
+                                  "layer-plan-empty-tensor", "qp-negative-b4",
+                                  "inter-step-2layers"])
 def test_max_layers(streams, name):
     data = streams[name]
     n_layers = _num_layers(data)
@@ -276,7 +284,7 @@ def test_spec_schedule_example():
 # --------------------------------------------------------------------------- damage
 
 DAMAGE_CASES = ("minmax-channel-2layers", "qp-3layers-refs", "step-nohash-lanes0",
-                "b16-step-escapes", "layer-plan-empty-tensor")
+                "b16-step-escapes", "layer-plan-empty-tensor", "inter-step-2layers")
 
 
 def _replace_payload(data: bytes, unit, payload: bytes) -> bytes:
@@ -510,6 +518,176 @@ def test_restoration_model_rules(order_stream):
                 assert out == assert_agree(data, max_layers=max_layers), what
     assert plain_out != "reject"
     assert _restorations(data) == (None, None)
+
+
+# --------------------------------------------------------------------------- temporal prediction
+
+
+@pytest.fixture(scope="module")
+def intra_profile2_stream() -> bytes:
+    """3 frames coded on their own, 2 layers, 2 tensors, hashes, with profile_idc 2: a
+    temporal_prediction unit whose flags are all 0 changes nothing in it."""
+    x = _tensors(31, {"a": (3, 3, 2, 3), "b": (3, 2, 2, 2)}, 3.0)
+    data = encode(x, EncoderConfig(quant="step", step=0.1, bit_depth=5, layers=2,
+                                   lane_limit=2))
+    assert _sps(data).profile_idc == 1
+    return _with_profile(data, 2)
+
+
+def _with_profile(data: bytes, profile_idc: int) -> bytes:
+    at = len(write_signature()) + UNIT_HEADER_BYTES  # profile_idc: the SPS payload's first byte
+    return data[:at] + bytes([profile_idc]) + data[at + 1:]
+
+
+def _prediction(frame_index: int, flags: list[int], layer_id: int = 0,
+                n_tensors: int = 2) -> bytes:
+    """A temporal_prediction unit, written from clause 3's table: frame_index ue(v), one
+    predicted_flag bit per tensor, zero bits to the byte boundary."""
+    code = frame_index + 1
+    bits = "0" * (code.bit_length() - 1) + format(code, "b")
+    bits += "".join(str(f) for f in (flags + [0] * n_tensors)[:n_tensors])
+    bits += "0" * (-len(bits) % 8)
+    return write_unit(UnitType.TEMPORAL_PREDICTION, layer_id,
+                      int(bits, 2).to_bytes(len(bits) // 8, "big"))
+
+
+def _frame_at(units, i: int, sps: StreamParameterSet) -> tuple[int, int | None]:
+    """(number from 0, frame_index) of the frame open before unit position i, (-1, None) when
+    none is."""
+    number, index = -1, None
+    for u in units[:i]:
+        if u.unit_type == UnitType.FRAME_HEADER:
+            number += 1
+            index = frame_header(Reader(u.payload), FrameHeader(), sps).frame_index
+        elif u.unit_type == UnitType.END_OF_STREAM:
+            return -1, None
+    return number, index
+
+
+def _predicted_reference(data: bytes, flags: dict[int, list[int]],
+                         max_layers: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Clause 5.9.1 applied by hand to the samples of a stream without prediction: frame f's
+    samples of tensor t become SampleMin + ((v + ref - SampleMin) mod 2^B) where flags[f][t]."""
+    res = Decoder(max_layers=max_layers).decode(data)
+    sps = res.sps
+    lo, span = sps.sample_min, 1 << sps.sample_bit_depth
+    out: list[dict[str, np.ndarray]] = []
+    for f, fr in enumerate(res.frames):
+        frame = {k: v.astype(np.int64) for k, v in fr.samples.items()}
+        for t, ti in enumerate(sps.tensors):
+            if flags.get(f, [0] * len(sps.tensors))[t]:
+                frame[ti.name] = lo + (frame[ti.name] + out[-1][ti.name] - lo) % span
+        out.append(frame)
+    return out
+
+
+def test_temporal_prediction_rules(intra_profile2_stream):
+    """Clause 5.2 rules 8 and 10, clauses 4.10 and 5.9.1: a temporal_prediction unit at every
+    position, in other layers, twice, with a wrong frame_index, in a profile 1 stream, with
+    payloads too short and too long, and with flags 0 (no change) and 1 (the modular sum, and
+    the data hash that then fails). Both decoders agree on every variant, with and without
+    max_layers."""
+    data = intra_profile2_stream
+    chunks = unit_chunks(data)
+    units = list(iter_units(data))
+    sps = _sps(data)
+    base = assert_agree(data, what="without temporal_prediction")
+    assert base != "reject"
+    fh = [u.index for u in units if u.unit_type == UnitType.FRAME_HEADER]
+    variants: list[tuple[str, bytes, bool]] = []  # (what, stream, conforming)
+    for i in range(len(chunks) + 1):
+        number, index = _frame_at(units, i, sps)
+        unit = _prediction(index or 0, [0, 0])
+        variants.append((f"flags 0 at {i}", _rebuild(chunks[:i] + [unit] + chunks[i:]),
+                         number >= 1))
+    good = _prediction(1, [0, 0])
+    at = fh[1] + 1
+    # layer_id 1 (< NumLayers) is an error too, also decoded with max_layers 1: see
+    # test_temporal_prediction_layer_id_1_with_max_layers
+    layer_1 = _rebuild(chunks[:at] + [_with_layer_id(good, 1)] + chunks[at:])
+    assert assert_agree(layer_1, what="layer_id 1") == "reject"
+    for layer_id in (2, 31):
+        variants.append((f"layer_id {layer_id}",
+                         _rebuild(chunks[:at] + [_with_layer_id(good, layer_id)] + chunks[at:]),
+                         False))
+    variants.append(("twice", _rebuild(chunks[:at] + [good, good] + chunks[at:]), False))
+    variants.append(("twice, a reserved unit between",
+                     _rebuild(chunks[:at] + [good, write_unit(11, 0, b""), good] + chunks[at:]),
+                     False))
+    variants.append(("after a reserved unit",
+                     _rebuild(chunks[:at] + [write_unit(11, 1, b"x"), good] + chunks[at:]),
+                     True))
+    variants.append(("frame_index 2 in frame 1",
+                     _rebuild(chunks[:at] + [_prediction(2, [0, 0])] + chunks[at:]), False))
+    variants.append(("in a profile 1 stream",
+                     _with_profile(_rebuild(chunks[:at] + [good] + chunks[at:]), 1), False))
+    for what, payload in (("empty", b""), ("one more byte", good[UNIT_HEADER_BYTES:] + b"\0"),
+                          ("alignment bit 1", bytes([good[UNIT_HEADER_BYTES] | 1]))):
+        variants.append((f"payload {what}",
+                         _rebuild(chunks[:at] + [write_unit(UnitType.TEMPORAL_PREDICTION, 0,
+                                                            payload)] + chunks[at:]), False))
+    ones = {1: [1, 1], 2: [1, 0]}
+    predicted = [c for c in chunks]
+    for f, flags in sorted(ones.items(), reverse=True):
+        predicted[fh[f] + 1:fh[f] + 1] = [_prediction(f, flags)]
+    predicted_stream = _rebuild(predicted)
+    variants.append(("flags 1, hashes kept", predicted_stream, False))
+    for what, stream, conforming in variants:
+        for max_layers in (None, 1):
+            out = assert_agree(stream, max_layers=max_layers, what=f"{what} {max_layers}")
+            if not conforming:
+                assert out == "reject", what
+            else:
+                assert out == assert_agree(data, max_layers=max_layers), what
+    # flags 1 with the data hashes dropped: the modular sum of clause 5.9.1, frame 2 predicted
+    # from the predicted frame 1
+    bare = _without_hashes(predicted_stream)
+    for max_layers in (None, 1):
+        out = assert_agree(bare, max_layers=max_layers, what=f"flags 1 {max_layers}")
+        assert out != "reject"
+        want = _predicted_reference(_without_hashes(data), ones, max_layers)
+        got = Decoder(max_layers=max_layers).decode(bare).frames
+        for f, fr in enumerate(got):
+            for name, x in fr.samples.items():
+                np.testing.assert_array_equal(x, want[f][name], err_msg=f"frame {f} {name}")
+        assert got[1].samples["a"].tolist() != \
+            Decoder(max_layers=max_layers).decode(data).frames[1].samples["a"].tolist()
+
+
+@pytest.mark.parametrize("bit_depth", [1, 3, 8])
+@pytest.mark.parametrize("signed", [False, True])
+def test_prediction_formula(bit_depth, signed):
+    """Clause 5.9.1 as the plain decoder writes it, for every (residual, reference) pair of a
+    small sample range: the reference decoder's predict_samples agrees, and the result stays in
+    [SampleMin, SampleMax] (below SampleMin the mod is taken upward)."""
+    from vcmref.bitstream.parameter_sets import QuantMode
+    from vcmref.refsw.decoder import predict_samples
+
+    sps = StreamParameterSet(sample_bit_depth=bit_depth, quant_mode=QuantMode.UNIFORM_STEP
+                             if signed else QuantMode.MINMAX_TENSOR)
+    lo, hi = plain_decoder.sample_range(sps)
+    assert (lo, hi) == (sps.sample_min, sps.sample_max)
+    values = list(range(lo, hi + 1))
+    residual = [v for v in values for _ in values]
+    reference = [r for _ in values for r in values]
+    out = list(residual)
+    plain_decoder.predict_channels(sps, [0], len(out), out, reference)
+    assert out == predict_samples(np.array(residual), np.array(reference), sps).tolist()
+    assert min(out) >= lo and max(out) <= hi
+
+
+def test_temporal_prediction_layer_id_1_with_max_layers(intra_profile2_stream):
+    """A temporal_prediction unit with layer_id 1 (< NumLayers) added to a frame that has one
+    in layer 0 is an error whatever max_layers is (rule 10 comes before rule 8's skip)."""
+    chunks = unit_chunks(intra_profile2_stream)
+    fh = [u.index for u in iter_units(intra_profile2_stream)
+          if u.unit_type == UnitType.FRAME_HEADER]
+    at = fh[1] + 1
+    stream = _rebuild(chunks[:at] + [_prediction(1, [0, 0]), _prediction(1, [0, 0], 1)]
+                      + chunks[at:])
+    assert plain_outcome(stream) == ref_outcome(stream) == "reject"
+    assert plain_outcome(stream, max_layers=1) == "reject"
+    assert ref_outcome(stream, max_layers=1) == "reject"
 
 
 def test_payload_size_level_limit():

@@ -17,7 +17,7 @@ REQUIRED = [
     "empty", "bad_signature", "truncated_unit_header", "truncated_payload",
     "unit_after_end_of_stream", "missing_end_of_stream", "no_stream_parameter_set",
     "sps_not_first", "second_sps", "forbidden_zero_bit", "unit_type_0",
-    "layer_id_over_num_layers", "profile_idc_2", "level_idc_11", "quant_mode_5",
+    "layer_id_over_num_layers", "profile_idc_3", "level_idc_11", "quant_mode_5",
     "num_tensors_over_level", "height_over_level", "width_over_level",
     "tensor_samples_over_level", "tile_wider_than_level", "layer_channels_sum", "empty_layer",
     "ref_layer_idx_not_increasing", "duplicate_tensor_name", "channel_order_repeated",
@@ -38,7 +38,31 @@ REQUIRED = [
     "restoration_model_in_second_frame", "restoration_model_before_sps",
     "restoration_model_layer_id_1", "restoration_type_0", "restoration_type_2",
     "restoration_model_payload_too_short", "payload_left_restoration_model",
+    # temporal_prediction (type 10): clauses 3, 4.10, 5.2 rules 8 and 10, 5.9.1
+    "temporal_prediction_in_profile_1", "temporal_prediction_in_first_frame",
+    "temporal_prediction_before_frame_header", "temporal_prediction_layer_id_1",
+    "second_temporal_prediction", "temporal_prediction_frame_index",
+    "payload_left_temporal_prediction", "temporal_prediction_payload_too_short",
+    "temporal_prediction_alignment_bit_1", "temporal_prediction_in_inner_stream",
+    "predicted_flag_cleared", "temporal_prediction_on_intra_frame",
 ]
+
+
+def test_profile_idc_2_is_valid() -> None:
+    """profile_idc 2 (main-inter) is a profile since temporal prediction: the old must-reject
+    stream profile_idc_2 is gone, profile_idc_3 takes its place, and the profile_idc_3 stream
+    with profile_idc 2 decodes (and is the profile 1 stream's output)."""
+    names = {c.name for c in CASES}
+    assert "profile_idc_2" not in names
+    (case,) = [c for c in CASES if c.name == "profile_idc_3"]
+    at = 4 + 6  # profile_idc: the first byte of the stream parameter set's payload
+    assert case.data[at] == 3
+    as_2, as_1 = (case.data[:at] + bytes([p]) + case.data[at + 1:] for p in (2, 1))
+    a, b = Decoder().decode(as_2), Decoder().decode(as_1)
+    assert a.sps.profile_idc == 2 and b.sps.profile_idc == 1
+    assert [f.samples.keys() for f in a.frames] == [f.samples.keys() for f in b.frames]
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        assert all((fa.samples[k] == fb.samples[k]).all() for k in fa.samples)
 
 
 def _check(case: RejectCase) -> None:

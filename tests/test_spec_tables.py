@@ -181,7 +181,24 @@ def traced() -> dict[str, list[Pair]]:
         variants[name].extend(seqs)
     for name, seqs in _restoration_variants().items():
         variants[name].extend(seqs)
+    for name, seqs in _prediction_variants().items():
+        variants[name].extend(seqs)
     return {name: _merge(seqs) for name, seqs in variants.items()}
+
+
+def _prediction_variants() -> dict[str, list[list[Pair]]]:
+    """Streams with temporal_prediction units (the encoder's intra_period, three frames), one
+    tensor and two, traced."""
+    rng = np.random.default_rng(11)
+    out: dict[str, list[list[Pair]]] = defaultdict(list)
+    for shapes in ({"x": (3, 2, 3, 4)}, {"x": (3, 2, 3, 4), "y": (3, 1, 2, 2)}):
+        tensors = {k: rng.standard_normal(v).astype(np.float32) for k, v in shapes.items()}
+        stream = encode(tensors, EncoderConfig(quant="step", step=0.1, bit_depth=6,
+                                               intra_period=0))
+        for iu in inspect_stream(stream)[1]:
+            out[PAYLOAD_STRUCTURES[UnitType(iu.unit_type)]].append(_distinct(iu.payload))
+    assert len(out["temporal_prediction"]) == 4, "no temporal_prediction unit traced"
+    return out
 
 
 def _restoration_variants() -> dict[str, list[list[Pair]]]:
@@ -232,10 +249,10 @@ def test_every_branch_is_traced(traced):
                  "tensor_min", "channel_min", "qp_delta", "quant_step",
                  "num_token_weights_minus1", "token_weight", "alignment_zero_bit",
                  "inner_codec_idc", "picture_bit_depth_minus1", "inner_data",
-                 "restoration_type", "model_sha256"):
+                 "restoration_type", "model_sha256", "predicted_flag"):
         assert name in names, name
     for structure in ("stream_parameter_set", "frame_header", "tile_model", "data_unit",
-                      "data_hash", "inner_codec_data"):
+                      "data_hash", "inner_codec_data", "temporal_prediction"):
         assert ("alignment_zero_bit", "f(1)") in traced[structure], structure
 
 
@@ -261,8 +278,8 @@ def test_unit_type_table(spec_text):
         assert row is not None, f"unit type {int(ut)} missing"
         assert row[1] == ut.name, row
         assert row[2] == PAYLOAD_STRUCTURES[ut], row
-    assert "0" in by_value and "7" in by_value and "10..127" in by_value
-    assert "9..127" not in by_value
+    assert "0" in by_value and "7" in by_value and "11..127" in by_value
+    assert "9..127" not in by_value and "10..127" not in by_value
 
 
 def test_reserved_types_everywhere_in_the_spec(spec_text):
@@ -270,7 +287,7 @@ def test_reserved_types_everywhere_in_the_spec(spec_text):
     from vcmref.conformance.coverage import reserved_unit_types
 
     reserved = reserved_unit_types()
-    assert reserved == "7, 10..127"
+    assert reserved == "7, 11..127"
     listed = re.findall(r"\(7, (\d+)\.\.127\)|7 and (\d+)\.\.127", spec_text)
     assert listed and all(f"7, {a or b}..127" == reserved for a, b in listed), listed
 
@@ -286,12 +303,44 @@ def test_unit_type_rows_cover_the_non_reserved_types():
     for t, row in UNIT_TYPES.items():
         assert row.unit_type == t and row.syntax.__name__ == row.name == unit_type_name(t)
         assert row.in_frame == (t in (UnitType.TILE_MODEL, UnitType.DATA_UNIT,
-                                      UnitType.DATA_HASH, UnitType.INNER_CODEC_DATA))
+                                      UnitType.DATA_HASH, UnitType.INNER_CODEC_DATA,
+                                      UnitType.TEMPORAL_PREDICTION))
 
 
 def _power(cell: str) -> int:
     base, _, exp = cell.strip().partition("^")
     return int(base) ** int(exp) if exp else int(base)
+
+
+def _clause_6_table(first_column: str) -> list[str]:
+    """The lines of the table of clause 6 whose header starts with `first_column`."""
+    text = SPEC.read_text().split("## 6. Profiles and levels", 1)[1].split("\n## ", 1)[0]
+    tables: list[list[str]] = []
+    previous = ""
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            tables[-1].append(line)
+        previous = line
+    found = [t for t in tables if _cells(t[0])[0] == first_column]
+    assert len(found) == 1, f"clause 6 has {len(found)} tables starting with {first_column}"
+    return [line for line in found[0] if line.startswith("| ")]
+
+
+def test_profile_table_matches_the_code() -> None:
+    """Clause 6's profile table lists PROFILES (the profile_idc range the syntax checks), and
+    only the main-inter profile allows temporal prediction."""
+    from vcmref.bitstream.levels import PROFILE_MAIN_INTER, PROFILES
+
+    rows = [_cells(line) for line in _clause_6_table("profile_idc")]
+    assert rows[0] == ["profile_idc", "name", "tools"]
+    table = {int(r[0]): r for r in rows[1:]}
+    assert {k: r[1] for k, r in table.items()} == PROFILES
+    for k, r in table.items():
+        assert ("temporal prediction included" in r[2]) == (k == PROFILE_MAIN_INTER), r
+    m = re.search(r"`profile_idc`: the profile, in \[(\d+), (\d+)\]", SPEC.read_text())
+    assert m and (int(m.group(1)), int(m.group(2))) == (min(PROFILES), max(PROFILES))
 
 
 def test_level_table_matches_the_code() -> None:
@@ -300,8 +349,7 @@ def test_level_table_matches_the_code() -> None:
 
     from vcmref.bitstream.levels import LEVELS, Level
 
-    text = SPEC.read_text().split("## 6. Profiles and levels", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    rows = _clause_6_table("level_idc")
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     names = {f.name.replace("_", ""): f.name for f in fields(Level)}
     columns = [names["idc" if h == "level_idc" else h.lower()] for h in header]

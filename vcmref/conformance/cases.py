@@ -17,15 +17,19 @@ from vcmref.bitstream.extract import extract
 from vcmref.bitstream.frame_units import (
     DataUnit,
     RestorationModelRef,
+    TemporalPrediction,
     TileModel,
     data_unit,
     num_tokens,
     restoration_model,
+    temporal_prediction,
     tile_model,
 )
 from vcmref.bitstream.parameter_sets import StreamParameterSet, stream_parameter_set
 from vcmref.bitstream.syntax import Reader, Writer
+from vcmref.bitstream.unit_types import UNIT_TYPES
 from vcmref.bitstream.units import (
+    Unit,
     UnitType,
     iter_units,
     unit_chunks,
@@ -185,6 +189,121 @@ def _with_restoration_model() -> bytes:
                      write_unit(64, 0, b"\x09"), *units[1:]])
 
 
+def prediction_unit(sps: StreamParameterSet, frame_index: int, predicted: list[bool],
+                    layer_id: int = 0) -> bytes:
+    """A temporal_prediction unit (clause 4.10) of the frame with `frame_index`."""
+    w = Writer(unit="temporal_prediction")
+    temporal_prediction(w, TemporalPrediction(frame_index, list(predicted)), sps)
+    return write_unit(UnitType.TEMPORAL_PREDICTION, layer_id, w.getvalue())
+
+
+def _sps_of(data: bytes) -> StreamParameterSet:
+    return stream_parameter_set(Reader(next(iter_units(data)).payload), StreamParameterSet())
+
+
+def _frame_units(data: bytes) -> list[tuple[int, Unit, bytes]]:
+    """(frame number from 0, -1 before the first frame header; unit; its bytes) of every unit."""
+    frame = -1
+    out = []
+    for unit, chunk in zip(iter_units(data), unit_chunks(data), strict=True):
+        if unit.unit_type == UnitType.FRAME_HEADER:
+            frame += 1
+        out.append((frame, unit, chunk))
+    return out
+
+
+def _tile_key(unit: Unit, sps: StreamParameterSet) -> tuple[int, ...] | None:
+    """(layer_id, unit_type, tensor_idx[, unit_idx]) of a tile model or data unit, else None."""
+    if unit.unit_type not in (UnitType.TILE_MODEL, UnitType.DATA_UNIT):
+        return None
+    content = UNIT_TYPES[unit.unit_type].parse(Reader(unit.payload), sps, unit.payload)
+    extra = (content.unit_idx,) if unit.unit_type == UnitType.DATA_UNIT else ()
+    return (unit.layer_id, int(unit.unit_type), content.tensor_idx, *extra)
+
+
+def with_unpredicted_tensor(inter: bytes, intra: bytes, frame: int, tensor_idx: int) -> bytes:
+    """`inter` (a stream with temporal prediction) with tensor `tensor_idx` of its predicted
+    frame number `frame` coded on its own: that tensor's tile models and data units are those
+    of `intra` (the same tensors coded without prediction: the same samples) and its
+    predicted_flag is 0. The frame's data hashes do not change (they hash the samples)."""
+    sps = _sps_of(inter)
+    intra_sps = _sps_of(intra)
+    own = {_tile_key(u, intra_sps): chunk for f, u, chunk in _frame_units(intra) if f == frame}
+    out = [write_signature()]
+    predicted = False
+    for f, unit, chunk in _frame_units(inter):
+        if f == frame:
+            key = _tile_key(unit, sps)
+            if key is not None and key[2] == tensor_idx:
+                chunk = own[key]
+            elif unit.unit_type == UnitType.TEMPORAL_PREDICTION:
+                tp = temporal_prediction(Reader(unit.payload), TemporalPrediction(), sps)
+                assert tp.predicted[tensor_idx]
+                tp.predicted[tensor_idx] = False
+                chunk = prediction_unit(sps, tp.frame_index, tp.predicted, unit.layer_id)
+                predicted = True
+        out.append(chunk)
+    assert predicted, f"frame {frame} is not predicted"
+    return b"".join(out)
+
+
+def prediction_at_frame_end(data: bytes, frame: int) -> bytes:
+    """The stream with the temporal_prediction unit of frame number `frame` moved to the end
+    of its frame (after its data units and data hashes): it still applies (clause 5.3)."""
+    units = _frame_units(data)
+    (at,) = [k for k, (f, u, _) in enumerate(units)
+             if f == frame and u.unit_type == UnitType.TEMPORAL_PREDICTION]
+    end = max(k for k, (f, u, _) in enumerate(units) if f == frame
+              and u.unit_type != UnitType.END_OF_STREAM)
+    chunks = [c for _, _, c in units]
+    moved = chunks[:at] + chunks[at + 1:end + 1] + [chunks[at]] + chunks[end + 1:]
+    return write_signature() + b"".join(moved)
+
+
+def _drifting(seed: int, frames: int, shape: tuple[int, ...], drift: float) -> np.ndarray:
+    """Frames of a feature-like tensor that change a little from one frame to the next."""
+    first = features(seed, {"x": (1, *shape)})["x"][0]
+    rng = np.random.default_rng(seed + 1000)
+    steps = rng.normal(0.0, drift, size=(frames - 1, *shape)).astype(np.float32)
+    out = [first]
+    for k in range(frames - 1):
+        out.append((out[-1] + steps[k]).astype(np.float32))
+    return np.stack(out)
+
+
+def _jumping(seed: int, frames: int, shape: tuple[int, ...], limit: float) -> np.ndarray:
+    """Frames drawn independently over [-limit, limit]: differences between frames beyond half
+    the sample range, so that the modular sum of clause 5.9.1 wraps both ways."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-limit, limit, size=(frames, *shape)).astype(np.float32)
+
+
+def _temporal_prediction() -> bytes:
+    """Two tensors, five frames, uniform step, intra period 3: frames 1, 2 and 4 predicted,
+    frame 3 a random-access point; frame 4 predicts tensor a only (b coded on its own)."""
+    x = {"a": _drifting(41, 5, (3, 4, 5), 0.1), "b": _jumping(42, 5, (2, 3, 3), 6.3)}
+    cfg = {"quant": "step", "step": 0.05, "bit_depth": 8}
+    inter = encode(x, EncoderConfig(**cfg, intra_period=3))
+    intra = encode(x, EncoderConfig(**cfg))
+    return with_unpredicted_tensor(inter, intra, frame=4, tensor_idx=1)
+
+
+def _temporal_prediction_layers() -> bytes:
+    """Two layers (layer 1 depends on layer 0), uniform QP, three frames, every frame after
+    the first predicted."""
+    x = {"p": _drifting(43, 3, (4, 4, 4), 0.2), "q": _jumping(44, 3, (3, 2, 5), 3.0)}
+    return encode(x, EncoderConfig(quant="qp", qp=28, bit_depth=10, layers=2, intra_period=0))
+
+
+def _temporal_prediction_minmax() -> bytes:
+    """Min/max per tensor (SampleMin 0), 4 bits, six frames with intra period 2 extracted from
+    frame 2 (clause 7): the stream's first frame has frame_index 2, frames 3 and 5 are
+    predicted; frame 5's temporal_prediction unit comes after its data units and data hash."""
+    x = {"m": _jumping(45, 6, (2, 3, 4), 1.0), "n": _drifting(46, 6, (2, 2, 2), 0.3)}
+    stream = encode(x, EncoderConfig(quant="minmax", bit_depth=4, intra_period=2))
+    return prediction_at_frame_end(extract(stream, from_frame=2), frame=3)
+
+
 def _zero_frames() -> bytes:
     """A stream parameter set and end of stream, no frame."""
     from vcmref.bitstream.parameter_sets import stream_parameter_set
@@ -338,4 +457,27 @@ CASES: tuple[Case, ...] = (
          "the stream without it; two layers, two frames",
          ("restoration_model unit", "restoration_type 1", "model_sha256"),
          _with_restoration_model),
+    Case("temporal_prediction", "temporal prediction (type 10, profile 2): two tensors, five "
+         "frames, uniform step, 8 bits, intra period 3 (frame 3 a random-access point); frame 4 "
+         "predicts one tensor and codes the other on its own; differences between frames wrap "
+         "around the sample range both ways",
+         ("profile_idc 2", "temporal_prediction unit", "predicted_flag 0 and 1",
+          "a random-access point after predicted frames", "modular sum wrapping both ways"),
+         _temporal_prediction),
+    Case("temporal_prediction_layers", "temporal prediction in a two-layer stream (layer 1 "
+         "depends on layer 0), uniform QP, 10 bits, three frames, every frame after the first "
+         "predicted", ("temporal prediction with several layers", "a predicted frame predicted "
+                       "from a predicted frame"),
+         _temporal_prediction_layers),
+    Case("temporal_prediction_base_layer", "layer 0 of temporal_prediction_layers, extracted: "
+         "predicted frames whose layer-1 channels are 0 in every frame",
+         ("temporal prediction with a layer absent",),
+         lambda: extract(_temporal_prediction_layers(), max_layers=1)),
+    Case("temporal_prediction_minmax", "temporal prediction with min/max per tensor (SampleMin "
+         "0), 4 bits: frames 2 to 5 of a stream with intra period 2, extracted from its "
+         "random-access point 2 (the stream's first frame has frame_index 2); frame 5's "
+         "temporal_prediction unit comes last in its frame",
+         ("temporal prediction with quant_mode 0", "first frame_index > 0",
+          "a temporal_prediction unit after the frame's data units"),
+         _temporal_prediction_minmax),
 )

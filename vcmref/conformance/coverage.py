@@ -29,6 +29,7 @@ from typing import Any
 from vcmref.bitstream import frame_units, parameter_sets, units
 from vcmref.bitstream.frame_units import binary32_value, num_tokens
 from vcmref.bitstream.inspect import PAYLOAD_STRUCTURES, InspectedUnit, inspect_stream
+from vcmref.bitstream.levels import PROFILES
 from vcmref.bitstream.parameter_sets import (
     DIRECT_TOKEN_LOG2_RANGE,
     MAGNITUDE_CLASS_THRESHOLDS,
@@ -328,7 +329,7 @@ def _picture_vs_sample_depth(compare: Callable[[int, int], bool]) -> Test:
 
 
 def reserved_unit_types() -> str:
-    """The reserved unit types as the spec writes them: "7, 10..127"."""
+    """The reserved unit types as the spec writes them: "7, 11..127"."""
     runs: list[list[int]] = []
     for t in range(1, UNIT_TYPE_MAX + 1):
         if is_reserved_unit_type(t):
@@ -341,7 +342,7 @@ def reserved_unit_types() -> str:
 
 def _value_classes() -> list[ValueClass]:
     sps_, fh, tm, du = "stream_parameter_set", "frame_header", "tile_model", "data_unit"
-    ic, rm = "inner_codec_data", "restoration_model"
+    ic, rm, tp = "inner_codec_data", "restoration_model", "temporal_prediction"
     vc = ValueClass
     out = [
         # unit_header: every unit type, a reserved one (skipped by decoders), layers
@@ -351,7 +352,8 @@ def _value_classes() -> list[ValueClass]:
            lambda v, sps: is_reserved_unit_type(v)),
         vc("unit_header", "layer_id", "= 0", _eq(0)),
         vc("unit_header", "layer_id", "> 0", _gt(0)),
-        # stream parameter set
+        # stream parameter set; profile_idc: every profile of clause 6
+        *(vc(sps_, "profile_idc", f"= {p} ({name})", _eq(p)) for p, name in PROFILES.items()),
         vc(sps_, "level_idc", "= 10", _eq(10)),
         vc(sps_, "level_idc", "!= 10", lambda v, sps: v != 10),
         vc(sps_, "num_tensors_minus1", "= 0", _eq(0)),
@@ -441,6 +443,10 @@ def _value_classes() -> list[ValueClass]:
         # restoration model (outside the conformance point; its one restoration_type)
         vc(rm, "restoration_type", f"= {frame_units.RESTORATION_TYPE_RESIDUAL_CONV} "
            "(RESIDUAL_CONV)", _eq(frame_units.RESTORATION_TYPE_RESIDUAL_CONV)),
+        # temporal prediction (profile 2): a tensor coded on its own in a predicted frame, and
+        # a predicted one. frame_index has no class: it is always > 0 (never the first frame).
+        vc(tp, "predicted_flag", "= 0 (a tensor coded on its own)", _eq(0)),
+        vc(tp, "predicted_flag", "= 1 (a predicted tensor)", _eq(1)),
     ]
     return out
 
@@ -457,6 +463,7 @@ def _frames_of(view_units: list[InspectedUnit]) -> list[list[InspectedUnit]]:
     return frames
 
 
+# The units that make their layer present (clause 5.3; a temporal_prediction unit does not).
 _FRAME_UNIT_TYPES = (UnitType.TILE_MODEL, UnitType.DATA_UNIT, UnitType.DATA_HASH,
                      UnitType.INNER_CODEC_DATA)
 
@@ -508,6 +515,30 @@ def _reserved_in_frame(view: StreamView) -> bool:
                for frame in view.frames for k, iu in enumerate(frame) if k > 0)
 
 
+def _predicted(frame: list[InspectedUnit]) -> bool:
+    """A frame with a temporal_prediction unit (clause 5.9.1)."""
+    return any(iu.unit_type == UnitType.TEMPORAL_PREDICTION for iu in frame)
+
+
+def _predicted_after(view: StreamView, predicted: bool) -> bool:
+    """A frame right after a predicted frame that is predicted too (`predicted`) or has no
+    temporal_prediction unit (not `predicted`: a random-access point)."""
+    flags = [_predicted(f) for f in view.frames]
+    return any(before and now == predicted for before, now in zip(flags, flags[1:],
+                                                                  strict=False))
+
+
+def _prediction_after_data(view: StreamView) -> bool:
+    """A temporal_prediction unit after a data unit of its frame: a decoder collects the
+    frame's units before it predicts (clause 5.3)."""
+    for frame in view.frames:
+        kinds = [iu.unit_type for iu in frame]
+        if UnitType.TEMPORAL_PREDICTION in kinds and UnitType.DATA_UNIT in \
+                kinds[:kinds.index(UnitType.TEMPORAL_PREDICTION)]:
+            return True
+    return False
+
+
 STREAM_CLASSES: tuple[StreamClass, ...] = (
     StreamClass("no frame", lambda v: not v.frames),
     StreamClass("several frames", lambda v: len(v.frames) > 1),
@@ -518,6 +549,12 @@ STREAM_CLASSES: tuple[StreamClass, ...] = (
     StreamClass("a reserved unit inside a frame", _reserved_in_frame),
     StreamClass("a frame that takes a picture left from an earlier inner_codec_data unit",
                 _picture_left),
+    StreamClass("a predicted frame whose previous frame is predicted too",
+                lambda v: _predicted_after(v, True)),
+    StreamClass("a frame without temporal_prediction after a predicted frame (a random-access "
+                "point)", lambda v: _predicted_after(v, False)),
+    StreamClass("a temporal_prediction unit after a data unit of its frame",
+                _prediction_after_data),
 )
 
 VALUE_CLASSES: tuple[ValueClass, ...] = tuple(_value_classes())

@@ -7,17 +7,17 @@ numpy, no lookup tables, no vectorisation) and it does not import `vcmref.refsw`
 What it shares with the reference decoder is only the syntax, which this project writes once
 for all directions (clauses 2 to 4: `iter_units` for the container and the unit headers, and the
 syntax functions `stream_parameter_set`, `frame_header`, `tile_model`, `data_unit`, `data_hash`,
-`inner_codec_data`, found in the unit type table `vcmref.bitstream.unit_types.UNIT_TYPES` and
-read with a `Reader`, which check every element's range where it is read; of that table only
-the syntax is used here). The restoration_model payload (clauses 3 and 4.9: one byte and a
-32-byte digest) is parsed here from the spec's text, without the shared syntax function.
-Everything after parsing is implemented here: the unit order rules
-and checks (5.2, 5.3), the tile geometry (5.4, 5.5), the wavefront schedule with its lane
-starts and retires (5.6), the token model (5.7), rANS decoding on the bit stack (5.8),
-reconstruction (5.9), dequantization in binary32 (5.10), the layer hash (5.11), the CRC (5.12,
-checked once more) and the output (5.13). Feature restoration (clause 8) comes after the
-conformance point and is not done here: `decode_stream` returns the restoration the stream
-names, as parsed.
+`inner_codec_data` and `temporal_prediction`, found in the unit type table
+`vcmref.bitstream.unit_types.UNIT_TYPES` and read with a `Reader`, which check every element's
+range where it is read; of that table only the syntax is used here). The restoration_model
+payload (clauses 3 and 4.9: one byte and a 32-byte digest) is parsed here from the spec's
+text, without the shared syntax function. Everything after parsing is implemented here: the
+unit order rules and checks (5.2, 5.3), the tile geometry (5.4, 5.5), the wavefront schedule
+with its lane starts and retires (5.6), the token model (5.7), rANS decoding on the bit stack
+(5.8), reconstruction (5.9), temporal prediction (5.9.1, profile 2), dequantization in
+binary32 (5.10), the layer hash (5.11), the CRC (5.12, checked once more) and the output
+(5.13). Feature restoration (clause 8) comes after the conformance point and is not done here:
+`decode_stream` returns the restoration the stream names, as parsed.
 
 Streams with `entropy_coder_idc == 1` carry samples as pictures of a video codec (clauses 4.6a,
 5.14). Decoding the inner byte stream to pictures is the video codec's business: it is done by
@@ -49,6 +49,7 @@ from vcmref.bitstream.frame_units import (
     DataUnit,
     FrameHeader,
     InnerCodecData,
+    TemporalPrediction,
     TileModel,
 )
 from vcmref.bitstream.parameter_sets import StreamParameterSet
@@ -66,6 +67,11 @@ DATA_HASH = 5
 END_OF_STREAM = 6
 INNER_CODEC_DATA = 8
 RESTORATION_MODEL = 9
+TEMPORAL_PREDICTION = 10
+
+# Clause 6: profiles. A temporal_prediction unit is allowed only in profile 2 (main-inter);
+# the profile_idc range [1, 2] itself is checked where the stream parameter set is parsed.
+PROFILE_MAIN_INTER = 2
 
 # Clauses 3 and 4.9: the restoration_model payload.
 RESTORATION_TYPE_RESIDUAL_CONV = 1  # the only restoration_type of this version
@@ -73,8 +79,8 @@ SHA256_BYTES = 32
 
 
 def is_reserved(unit_type: int) -> bool:
-    """Clause 2.2: types 7 and 10..127 are reserved."""
-    return unit_type == 7 or 10 <= unit_type <= 127
+    """Clause 2.2: types 7 and 11..127 are reserved."""
+    return unit_type == 7 or 11 <= unit_type <= 127
 
 
 # (inner_codec_idc, inner_data, picture width, height, bit depth P) -> pictures, each a
@@ -166,6 +172,7 @@ class OpenFrame:
     data_units: dict[tuple[int, int, int], DataUnit] = field(default_factory=dict)
     data_hashes: dict[int, DataHash] = field(default_factory=dict)
     inner_units: dict[int, InnerCodecData] = field(default_factory=dict)
+    predictions: dict[int, TemporalPrediction] = field(default_factory=dict)  # key: layer_id
 
 
 @dataclass
@@ -181,8 +188,8 @@ def payload_reader(unit: Unit) -> Reader:
 
 
 def parse_payload(unit: Unit, sps: StreamParameterSet | None = None) -> Any:
-    """Clauses 3 and 4: the unit's payload read with the syntax of its type (one of types 1 to 5
-    or 8), all of it (clause 2.2)."""
+    """Clauses 3 and 4: the unit's payload read with the syntax of its type (one of types 1 to 5,
+    8 or 10), all of it (clause 2.2)."""
     rd = payload_reader(unit)
     content = UNIT_TYPES[unit.unit_type].parse(rd, sps, unit.payload)
     require_consumed(rd, unit)
@@ -207,7 +214,8 @@ def parse_restoration_model(unit: Unit) -> PlainRestoration:
 
 
 def require_consumed(rd: Reader, unit: Unit) -> None:
-    """Clause 2.2: after parsing a payload of type 1 to 5 or 8, no payload bits may be left."""
+    """Clause 2.2: after parsing a payload of type 1 to 5 or 8 to 10, no payload bits may be
+    left."""
     if rd.bits_left != 0:
         raise error(f"{unit.label}: {rd.bits_left} payload bits left after the last element")
 
@@ -252,7 +260,7 @@ def decode_stream(data: bytes, max_layers: int | None = None,
         # MaxUnitPayloadBytes (for the units that are not skipped by rule 2).
         if len(unit.payload) > MAX_UNIT_PAYLOAD_BYTES[sps.level_idc]:
             raise error(f"{unit.label}: payload exceeds the level's MaxUnitPayloadBytes")
-        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6, 8 and 9.
+        # 5.2 rule 4 (clause 4.2): layer_id < NumLayers for types 2..6 and 8..10.
         if unit.layer_id >= len(sps.layers):
             raise error(f"{unit.label}: layer_id {unit.layer_id} >= NumLayers")
         # 5.2 rule 5.
@@ -278,13 +286,21 @@ def decode_stream(data: bytes, max_layers: int | None = None,
         # 5.2 rule 7.
         if utype == FRAME_HEADER:
             if current is not None:
-                frames.append(decode_frame(sps, current, inner))
+                frames.append(decode_frame(sps, current, inner, frames[-1] if frames else None))
             fh = parse_payload(unit, sps)
             if frames and fh.frame_index <= frames[-1].frame_index:
                 raise error(f"{unit.label}: frame_index {fh.frame_index} does not increase")
             current = OpenFrame(fh)
             continue
-        # 5.2 rule 8: tile_model, data_unit, data_hash, inner_codec_data.
+        # 5.2 rule 10, before rule 8's checks: temporal_prediction only in profile 2 streams,
+        # only in layer 0 (so never skipped by max_layers below).
+        if utype == TEMPORAL_PREDICTION:
+            if sps.profile_idc != PROFILE_MAIN_INTER:
+                raise error(f"{unit.label}: temporal_prediction with profile_idc "
+                            f"{sps.profile_idc}")
+            if unit.layer_id != 0:
+                raise error(f"{unit.label}: temporal_prediction with layer_id {unit.layer_id}")
+        # 5.2 rule 8: tile_model, data_unit, data_hash, inner_codec_data, temporal_prediction.
         if current is None:
             raise error(f"{unit.label}: frame unit before any frame header")
         if max_layers is not None and unit.layer_id >= max_layers:
@@ -294,7 +310,7 @@ def decode_stream(data: bytes, max_layers: int | None = None,
     if sps is None:
         raise error("no stream parameter set in the stream")
     if current is not None:
-        frames.append(decode_frame(sps, current, inner))
+        frames.append(decode_frame(sps, current, inner, frames[-1] if frames else None))
     # Clause 5.14: every picture of an inner_codec_data unit is taken by a frame.
     for layer, pictures in inner.left.items():
         if pictures:
@@ -308,11 +324,12 @@ def decode_stream(data: bytes, max_layers: int | None = None,
 def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
     """Clause 5.2 rule 8: parse the unit, check its frame_index and its key."""
     layer = unit.layer_id
-    # Before parsing: tile models and data units only with entropy_coder_idc 0,
-    # inner_codec_data only with entropy_coder_idc 1.
+    # Before parsing: tile models, data units and temporal prediction only with
+    # entropy_coder_idc 0, inner_codec_data only with entropy_coder_idc 1.
     inner_stream = int(sps.entropy_coder) == 1
-    if inner_stream and unit.unit_type in (TILE_MODEL, DATA_UNIT):
-        raise error(f"{unit.label}: a tile model or data unit with entropy_coder_idc 1")
+    if inner_stream and unit.unit_type in (TILE_MODEL, DATA_UNIT, TEMPORAL_PREDICTION):
+        raise error(f"{unit.label}: a tile model, data unit or temporal_prediction with "
+                    "entropy_coder_idc 1")
     if not inner_stream and unit.unit_type == INNER_CODEC_DATA:
         raise error(f"{unit.label}: inner_codec_data with entropy_coder_idc 0")
     value = parse_payload(unit, sps)
@@ -327,6 +344,8 @@ def collect(sps: StreamParameterSet, fr: OpenFrame, unit: Unit) -> None:
         key, store = (layer, value.tensor_idx, value.unit_idx), fr.data_units
     elif unit.unit_type == INNER_CODEC_DATA:
         key, store = layer, fr.inner_units
+    elif unit.unit_type == TEMPORAL_PREDICTION:
+        key, store = layer, fr.predictions
     else:
         key, store = layer, fr.data_hashes
     if value.frame_index != fr.header.frame_index:
@@ -359,10 +378,17 @@ def layer_channels_of(sps: StreamParameterSet, t: int, layer: int) -> list[int]:
     return channel_order[s : s + sps.layers[layer].channels[t]]
 
 
-def decode_frame(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState) -> PlainFrame:
-    """Clause 5.3."""
+def decode_frame(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState,
+                 previous: PlainFrame | None) -> PlainFrame:
+    """Clause 5.3; `previous` is the frame decoded just before this one, None for the
+    stream's first frame."""
     fi = fr.header.frame_index
     inner_stream = int(sps.entropy_coder) == 1
+    # 5.2 rule 10: a temporal_prediction unit (layer 0, the only key) in the stream's first
+    # frame has no previous frame to predict from.
+    prediction = fr.predictions.get(0)
+    if prediction is not None and previous is None:
+        raise error(f"frame {fi}: temporal_prediction in the stream's first frame")
     # 1. Present layers.
     present = set()
     for key in fr.tile_models:
@@ -402,11 +428,15 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState) -> P
                                     "which carries none of its channels")
                 continue
             geom = tile_geometry(sps, t, layer)
+            plane = ti.height * ti.width
             if inner_stream:
                 place_tile(sps, picture, t, layer, geom, samples[t])
             else:
                 decode_tile(sps, fr, t, layer, geom, samples[t])
-            plane = ti.height * ti.width
+                if prediction is not None and prediction.predicted[t]:
+                    assert previous is not None
+                    predict_channels(sps, geom.channels, plane, samples[t],
+                                     previous.samples[ti.name])
             for c in geom.channels:
                 dequantize_channel(sps, fr.header, t, c, samples[t], values[t])
             # Clause 5.11: the layer's samples in coding order, 16 bits each, big-endian.
@@ -424,6 +454,19 @@ def decode_frame(sps: StreamParameterSet, fr: OpenFrame, inner: InnerState) -> P
         values={ti.name: b"".join(struct.pack(">f", v) for v in values[t])
                 for t, ti in enumerate(sps.tensors)},
     )
+
+
+def predict_channels(sps: StreamParameterSet, channels: list[int], plane: int,
+                     out: list[int], reference: list[int]) -> None:
+    """Clause 5.9.1: each sample v of the channels becomes
+    s = SampleMin + ((v + ref - SampleMin) mod 2^B), ref the previous frame's sample at the same
+    (channel, row, column); mod gives a result in [0, 2^B - 1] (Python's % with a positive
+    modulus does)."""
+    sample_min, _ = sample_range(sps)
+    span = 1 << sps.sample_bit_depth  # 2^B
+    for c in channels:
+        for idx in range(c * plane, (c + 1) * plane):
+            out[idx] = sample_min + ((out[idx] + reference[idx] - sample_min) % span)
 
 
 def decode_tile(sps: StreamParameterSet, fr: OpenFrame, t: int, layer: int, geom: Geometry,

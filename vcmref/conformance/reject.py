@@ -5,7 +5,8 @@ bytes are the same on every run) and breaks exactly one rule of docs/spec.md: th
 (clause 2), an element's legal range (clause 4), the unit order (clause 5.2), frames and
 layers (clause 5.3), entropy decoding (clause 5.8), reconstruction and dequantization
 (clauses 5.9, 5.10), hashes and CRCs (clauses 5.11, 5.12), inner codec pictures (clauses
-4.6a, 5.14), the restoration_model unit (clauses 4.9, 5.2 rule 9) or a level limit (clause 6).
+4.6a, 5.14), the restoration_model unit (clauses 4.9, 5.2 rule 9), the temporal_prediction unit
+(clauses 4.10, 5.2 rules 8 and 10, 5.9.1) or a level limit (clause 6).
 
 The inner-codec cases (entropy_coder_idc 1) start from the suite's valid inner-codec streams
 (`vcmref.conformance.cases`, external cases: the committed bytes, since video encoders need not
@@ -349,8 +350,8 @@ def _sps_cases(out: list[RejectCase]) -> None:
             setattr(n, k, v)
         return n
 
-    add("profile_idc_2", "profile_idc 2 (only 1 is defined)",
-        _patch_element(base, 0, "profile_idc", 2), "profile_idc", "outside its legal range")
+    add("profile_idc_3", "profile_idc 3 (range [1, 2]: 1 main, 2 main-inter)",
+        _patch_element(base, 0, "profile_idc", 3), "profile_idc", "outside its legal range")
     add("level_idc_11", "level_idc 11 (not 10, 20, 30 or 40)",
         _patch_element(base, 0, "level_idc", 11), "level_idc", "is not one of")
     add("quant_mode_5", "quant_mode 5 (range [0, 3])",
@@ -923,6 +924,98 @@ def _restoration_cases(out: list[RejectCase]) -> None:
         "payload_size", "bytes of payload left after the last element")
 
 
+@lru_cache(maxsize=1)
+def _prediction_bases() -> dict[str, bytes]:
+    """Profile 2 streams with temporal prediction (the encoder's intra_period)."""
+    rng = np.random.default_rng(SEED + 10)
+    two = {"a": _silu(rng, (3, 4, 6, 8)), "b": _silu(rng, (3, 3, 5, 5))}
+    six = {f"t{k}": _silu(rng, (2, 1, 2, 3)) for k in range(6)}
+    return {
+        # uniform step, 8 bits, 2 layers, hashes, 3 frames: 0 and 2 coded on their own, 1
+        # predicted
+        "inter": encode(two, EncoderConfig(bit_depth=8, quant="step", step=0.05, layers=2,
+                                           intra_period=2)),
+        # six tensors, 2 frames: the temporal_prediction payload of frame 1 is 2 bytes
+        # (frame_index 3 bits, six flags)
+        "six": encode(six, EncoderConfig(bit_depth=6, quant="step", step=0.1, intra_period=0)),
+    }
+
+
+def _prediction_cases(out: list[RejectCase], valid: dict[str, bytes] | None) -> None:
+    """The temporal_prediction unit (type 10): its syntax (clauses 3, 4.10), where it may be
+    (clause 5.2, rules 8 and 10: profile 2, layer 0, one per frame, not in the first frame,
+    only with entropy_coder_idc 0) and what it does (clause 5.9.1: a wrong flag, caught by the
+    data hash)."""
+    from vcmref.conformance.cases import prediction_unit
+
+    add = _adder(out)
+    s = _Stream(_prediction_bases()["inter"])
+    sps = s.sps
+    assert sps.profile_idc == 2 and len(sps.layers) == 2
+    fh = s.indices(UnitType.FRAME_HEADER)
+    (tp,) = s.indices(UnitType.TEMPORAL_PREDICTION)
+    assert fh[1] < tp < fh[2] and s.units[tp].layer_id == 0
+    payload = s.payload(tp)
+    assert len(payload) == 1  # frame_index 1 (3 bits), 2 flags, 3 alignment bits
+
+    # where it may be (clause 5.2, rules 8 and 10)
+    m = _Stream(_bases()["minmax"])
+    mfh = m.indices(UnitType.FRAME_HEADER)
+    assert m.sps.profile_idc == 1 and len(mfh) == 2
+    add("temporal_prediction_in_profile_1", "a temporal_prediction unit in the second frame of a "
+        "profile 1 (main) stream", m.inserted(mfh[1] + 1, prediction_unit(m.sps, 1, [True] * 2)),
+        "unit_type", "temporal_prediction in a stream of profile_idc 1")
+    add("temporal_prediction_in_first_frame", "a temporal_prediction unit in the stream's first "
+        "frame: no previous frame to predict from",
+        s.inserted(fh[0] + 1, prediction_unit(sps, 0, [True, True])), "unit_type",
+        "temporal_prediction in the stream's first frame")
+    add("temporal_prediction_before_frame_header", "a temporal_prediction unit (frame_index 0) "
+        "between the stream parameter set and the first frame header",
+        s.inserted(fh[0], prediction_unit(sps, 0, [True, True])), "unit_type",
+        "frame unit before any frame header")
+    add("temporal_prediction_layer_id_1", "the temporal_prediction unit of frame 1 with layer_id "
+        "1 in a 2-layer stream (it must be 0)",
+        s.replaced(tp, write_unit(UnitType.TEMPORAL_PREDICTION, 1, payload)), "layer_id",
+        "temporal_prediction with layer_id 1, expected 0")
+    add("second_temporal_prediction", "the temporal_prediction unit of frame 1 twice",
+        s.inserted(tp, s.chunks[tp]), "unit_type", "a second temporal_prediction")
+    add("temporal_prediction_frame_index", "the temporal_prediction unit of frame 1 with "
+        "frame_index 2", s.replaced(tp, prediction_unit(sps, 2, [True, True])), "frame_index",
+        "inside frame 1")
+    # syntax (clauses 3, 4.10, 2.2)
+    add("payload_left_temporal_prediction", "a temporal_prediction payload with one extra zero "
+        "byte", s.replaced(tp, write_unit(UnitType.TEMPORAL_PREDICTION, 0, payload + b"\x00")),
+        "payload_size", "bytes of payload left after the last element")
+    x = _Stream(_prediction_bases()["six"])
+    (xtp,) = x.indices(UnitType.TEMPORAL_PREDICTION)
+    assert len(x.payload(xtp)) == 2
+    add("temporal_prediction_payload_too_short", "the 2-byte temporal_prediction payload of a "
+        "6-tensor stream cut to its first byte: predicted_flag[5] is missing",
+        x.replaced(xtp, write_unit(UnitType.TEMPORAL_PREDICTION, 0, x.payload(xtp)[:1])),
+        "predicted_flag", "more bits")
+    al = _last_element(s.data, tp, "alignment_zero_bit")
+    add("temporal_prediction_alignment_bit_1", "the last alignment_zero_bit of a "
+        "temporal_prediction unit set to 1", _patch_bits(s.data, al.bit_offset, 1, 1),
+        "alignment_zero_bit", "fixed pattern")
+    # entropy_coder_idc 1 (rule 8): the VVC inner stream, made profile 2
+    v = _Stream(_patch_element(_inner_bases(valid)["vvc"], 0, "profile_idc", 2))
+    vfh = v.indices(UnitType.FRAME_HEADER)
+    add("temporal_prediction_in_inner_stream", "a temporal_prediction unit in the second frame "
+        "of a profile 2 stream with entropy_coder_idc 1",
+        v.inserted(vfh[1] + 1, prediction_unit(v.sps, 1, [True] * len(v.sps.tensors))),
+        "unit_type", "whose entropy_coder_idc is 1")
+    # what it does (clause 5.9.1): the data hash catches a wrong flag
+    add("predicted_flag_cleared", "predicted_flag[0] of frame 1 cleared: tensor a's residuals "
+        "are taken for its samples and layer 0's decoded_md5 does not match",
+        s.replaced(tp, prediction_unit(sps, 1, [False, True])), "decoded_md5",
+        "the stream says")
+    add("temporal_prediction_on_intra_frame", "a temporal_prediction unit flagging both tensors "
+        "added to frame 2, which is coded on its own: its samples are added to frame 1's and "
+        "layer 0's decoded_md5 does not match",
+        s.inserted(fh[2] + 1, prediction_unit(sps, 2, [True, True])), "decoded_md5",
+        "the stream says")
+
+
 def reject_cases(valid: dict[str, bytes] | None = None) -> list[RejectCase]:
     """The must-reject streams, in a fixed order, with the same bytes on every call. `valid`:
     the valid suite streams by case name (for the inner-codec cases; default: committed)."""
@@ -934,4 +1027,5 @@ def reject_cases(valid: dict[str, bytes] | None = None) -> list[RejectCase]:
     _overflow_cases(out)
     _inner_cases(out, valid)
     _restoration_cases(out)
+    _prediction_cases(out, valid)
     return out

@@ -340,10 +340,10 @@ class Decoder:
             if current is None:
                 raise BitstreamError("frame unit before any frame header", unit=unit.label,
                                      element="unit_type", bit_offset=8 * unit.byte_offset + 1)
+            if utype == UnitType.TEMPORAL_PREDICTION:  # whatever max_layers is (rule 10)
+                self._check_prediction_unit(unit, sps)
             if self.max_layers is not None and unit.layer_id >= self.max_layers:
                 continue
-            if utype == UnitType.TEMPORAL_PREDICTION:
-                self._check_prediction_unit(unit, sps)
             self._collect(data, sps, current, unit, row)
         if sps is None:
             raise BitstreamError("stream has no stream parameter set", unit="stream")

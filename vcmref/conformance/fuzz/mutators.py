@@ -185,7 +185,7 @@ def retag_unit(rng: random.Random, u: list[RawUnit], o: list[RawUnit]) -> list[R
     if k == 0:
         h[0] ^= 0x80
     elif k <= 2:
-        h[0] = (h[0] & 0x80) | rng.choice((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100, 127))
+        h[0] = (h[0] & 0x80) | rng.choice((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 100, 127))
     else:
         h[1] = rng.choice((0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 255, rng.randrange(256)))
     u[i] = RawUnit(bytes(h), u[i].payload)

@@ -32,7 +32,8 @@ def builtin_seeds() -> list[tuple[str, bytes]]:
     """Small, varied, valid streams: every quantization mode, bit depths 1 to 16, one to three
     layers (with explicit references), several tensors and frames, one or many data units per
     tile, wavefront blocks and lane limits, escape tokens, a one-token model, reserved units,
-    a restoration_model unit, a stream without frames and an extracted sub-stream.
+    a restoration_model unit, temporal prediction (profile 2: predicted frames and a
+    random-access point), a stream without frames and an extracted sub-stream.
     Deterministic."""
     rng = np.random.default_rng(20240601)
     a = {"t0": _silu_like(rng, (2, 5, 6, 7)), "t1": _silu_like(rng, (2, 3, 4, 4)),
@@ -75,6 +76,14 @@ def builtin_seeds() -> list[tuple[str, bytes]]:
          EncoderConfig(layer_channels=[{"p": 4}, {"p": 1, "q": 2}], layer_refs=[[], []],
                        quant="minmax-channel", bit_depth=5, wavefront_block_size=3,
                        lane_limit=2)),
+        # spec clause 5.9.1: frames 1 and 3 predicted from the frame before, frame 2 a
+        # random-access point; signed samples (step) whose differences wrap around
+        ("inter-step-2layers-period2",
+         {"i": _silu_like(rng, (4, 4, 3, 5), scale=3.0), "j": _silu_like(rng, (4, 2, 2, 3))},
+         EncoderConfig(quant="step", step=0.05, bit_depth=6, layers=2, intra_period=2,
+                       rows_per_unit=2)),
+        ("inter-minmax-period0", {"k": _silu_like(rng, (3, 2, 4, 4))},
+         EncoderConfig(quant="minmax", bit_depth=3, intra_period=0)),
     ]
     seeds = []
     for name, tensors, cfg in cases:
