@@ -25,7 +25,8 @@ LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
     {"media": ("vcmref.media.",)},
     {"anchors": ("vcmref.anchors.",), "eval": ("vcmref.eval.",)},
     {"tasks": ("vcmref.tasks.",)},
-    {"conformance": ("vcmref.conformance.",), "ctc": ("vcmref.ctc.",)},
+    {"conformance": ("vcmref.conformance.",), "ctc": ("vcmref.ctc.",),
+     "analysis": ("vcmref.analysis.",)},
     {"demo": ("vcmref.demo",), "decode_output": ("vcmref.decode_output",)},
     {"cli": ("vcmref.cli", "vcmref.__main__")},
 )

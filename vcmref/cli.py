@@ -678,3 +678,75 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+analyze_app = typer.Typer(no_args_is_help=True,
+                          help="Split-point analysis of a task network (docs/split-analysis.md).")
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("splits")
+def analyze_splits_command(
+    model: Annotated[Path | None, typer.Argument(help="ONNX task model (default: the YOLOX-Nano "
+                                                 "reference detector)")] = None,
+    images: Annotated[Path | None, typer.Option(help="COCO image folder (default: the shared "
+                                                "coco_val80)")] = None,
+    annotations: Annotated[Path | None, typer.Option(help="COCO instances JSON")] = None,
+    count: Annotated[int | None, typer.Option(help="the first N images only")] = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder (resumes from its "
+                                      "cache)")] = Path("split-analysis"),
+    split: Annotated[list[str] | None, typer.Option(help="a cut to measure (repeatable): a "
+                                                    "named split, a candidate name or "
+                                                    "tensors joined by '+'; default: the "
+                                                    "stage cuts and the named splits")] = None,
+    qp: Annotated[list[int] | None, typer.Option(help="feature anchor QPs (repeatable)")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="list the candidate cuts and "
+                                            "stop")] = False,
+) -> None:
+    """Code the features at each cut and the image itself; rate at equal accuracy per depth."""
+
+    def go() -> None:
+        from vcmref.analysis.run import DEFAULT_QPS, analyze_splits, list_cuts
+        from vcmref.assets import shared_dir
+        from vcmref.eval.datasets import coco_dataset
+
+        if list_only:
+            for line in list_cuts(model):
+                typer.echo(line)
+            return
+        coco = shared_dir() / "data" / "coco_val80"
+        ds = coco_dataset(annotations or coco / "annotations" / "instances_val2017.json",
+                          images or coco / "val2017")
+        if count is not None:
+            if count < 1:
+                raise CliError(f"--count {count}: expected at least 1")
+            ds = ds.subset(count=min(count, len(ds)))
+        paths = analyze_splits(model, ds, out, splits=split or None, qps=qp or DEFAULT_QPS,
+                               progress=lambda line: typer.echo(line, err=True))
+        for path in paths:
+            typer.echo(str(path))
+
+    _run(go)
+
+
+@analyze_app.command("plan")
+def analyze_plan_command(
+    analysis: Annotated[Path, typer.Argument(help="an analysis folder (or its analysis.json)")],
+    config: Annotated[Path | None, typer.Option(help="planner YAML (default: the shipped "
+                                                "example)")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="folder for plan.csv and "
+                                             "plan.png (default: the analysis folder)")] = None,
+) -> None:
+    """Pick the split and rate point with the least latency (or energy) per bandwidth."""
+
+    def go() -> None:
+        from vcmref.analysis.planner import describe
+        from vcmref.analysis.run import example_planner_config, plan_splits
+
+        plans, paths = plan_splits(config or example_planner_config(), analysis, out)
+        for line in describe(plans):
+            typer.echo(line)
+        for path in paths:
+            typer.echo(str(path))
+
+    _run(go)
