@@ -169,12 +169,12 @@ def test_extract_of_broken_container_raises(stream, cut: int) -> None:
 
 def test_inspect_lists_every_unit(stream) -> None:
     c = unit_chunks(stream)
-    data = write_signature() + b"".join(c[:2] + [write_unit(10, 0, b"\x01\x02")] + c[2:])
+    data = write_signature() + b"".join(c[:2] + [write_unit(11, 0, b"\x01\x02")] + c[2:])
     sig, units = inspect_stream(data)
     assert [e.name for e in sig] == ["stream_signature"]
     assert [u.index for u in units] == list(range(len(c) + 1))
     assert [u.unit_type for u in units] == [u.unit_type for u in iter_units(data)]
-    assert units[2].type_name == "reserved_10" and "skipped" in units[2].note
+    assert units[2].type_name == "reserved_11" and "skipped" in units[2].note
     assert units[0].type_name == "stream_parameter_set"
     names = [e.name for e in units[0].payload]
     assert "num_tensors_minus1" in names and "tensor_name[1]" in names
@@ -184,5 +184,5 @@ def test_inspect_lists_every_unit(stream) -> None:
         assert all(8 * u.byte_offset <= o < 8 * (u.byte_offset + 6 + u.payload_size)
                    for o in offs)
     text = format_text(sig, units)
-    assert "stream_signature" in text and "reserved_10" in text
+    assert "stream_signature" in text and "reserved_11" in text
     assert inspect_stream(extract(data, max_layers=1))[1][0].type_name == "stream_parameter_set"

@@ -55,7 +55,7 @@ def stream() -> bytes:
 def every_type_stream() -> bytes:
     """A container with one unit of every named type and of two reserved types (payloads
     are not parsed by iter_units, and the loss layer never parses them)."""
-    types = [1, 9, 2, 3, 4, 4, 7, 8, 5, 10, 2, 3, 4, 5, 6]
+    types = [1, 9, 2, 3, 4, 4, 7, 8, 5, 11, 2, 10, 3, 4, 5, 6]
     return write_signature() + b"".join(write_unit(t, 0, bytes([t]) * (i + 1))
                                         for i, t in enumerate(types))
 
@@ -135,9 +135,9 @@ def test_protected_units_are_never_lost_by_default() -> None:
     _, trace = simulate(data, IidLoss(1.0), 1)
     exposed = [u.index for u in units if u.unit_type not in DEFAULT_PROTECTED]
     assert trace.lost == tuple(exposed)
-    assert {units[i].unit_type for i in trace.lost} == PAYLOAD_TYPES | {7, 10}
+    assert {units[i].unit_type for i in trace.lost} == PAYLOAD_TYPES | {7, 11}
     assert set(trace.lost_types) == {"data_unit", "inner_codec_data", "reserved_7",
-                                     "reserved_10"}
+                                     "reserved_11"}
     assert trace.protect == tuple(unit_type_name(t) for t in sorted(DEFAULT_PROTECTED))
     assert protected_types() == DEFAULT_PROTECTED
     assert UnitType.TILE_MODEL in DEFAULT_PROTECTED  # a data unit needs its tile model

@@ -104,7 +104,7 @@ def test_builtin_kinds_declare_what_the_harness_calls() -> None:
     assert {"yolox-nano", "onnx", "torch"} <= set(TASKS.names())
     assert CODECS.names() == ["compressai", "feature-anchor", "image-anchor", "still-image",
                               "vcmref-features", "vcmref-image", "video-anchor"]
-    assert {"coco", "folder", "skimage", "video", "voc", "yolo"} == set(DATASETS.names())
+    assert {"coco", "folder", "mot", "skimage", "video", "voc", "yolo"} == set(DATASETS.names())
     assert METRICS.names() == ["feature_psnr", "fsim", "fsim_y", "iw_ssim", "map", "ms_ssim",
                                "ms_ssim_jpeg_ai", "nlpd", "psnr_hvs", "psnr_hvs_m", "psnr_rgb",
                                "psnr_y", "psnr_y_jpeg_ai", "psnr_yuv", "psnr_yuv_jpeg_ai", "vif",

@@ -171,10 +171,10 @@ def test_a_video_track_codes_feature_sequences_and_scores_tracking(tmp_path) -> 
     assert records["anchor-ra"]["bits"] < records["anchor-intra"]["bits"]
     assert records["anchor-ld"]["bits"] < records["anchor-intra"]["bits"]
     assert records["anchor-ra"]["bits"] != records["anchor-ld"]["bits"]
-    # temporal prediction: the same samples (feature PSNR) for fewer bits
+    # temporal prediction with the config's dead zone: far fewer bits for a little error
     inter, intra = records["vcmref-inter"], records["vcmref-intra"]
-    assert inter["bits"] < intra["bits"]
-    assert inter["metrics"]["feature_psnr"] == pytest.approx(intra["metrics"]["feature_psnr"])
+    assert inter["bits"] < 0.8 * intra["bits"]
+    assert 0 < intra["metrics"]["feature_psnr"] - inter["metrics"]["feature_psnr"] < 1.5
     per_point = write_report(tmp_path / "run")["per_point.csv"].read_text().splitlines()
     header = per_point[0].split(",")
     assert {"mAP", "MOTA", "IDF1", "kbps"} <= set(header)

@@ -79,6 +79,7 @@ DEFAULT_PROTECTED: frozenset[int] = frozenset({
     UnitType.DATA_HASH,
     UnitType.END_OF_STREAM,
     UnitType.RESTORATION_MODEL,
+    UnitType.TEMPORAL_PREDICTION,  # without it a predicted frame would be read as intra
 })
 
 
