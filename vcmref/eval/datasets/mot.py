@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from vcmref.eval.datasets.base import DatasetError, DatasetKind, Item, load_image
-from vcmref.eval.datasets.video import FRAME_ID_BASE, VideoDataset
+from vcmref.eval.datasets.video import FRAME_ID_BASE, SEQUENCE_PARAMETERS, VideoDataset
 from vcmref.media.yuv import ChromaFormat, YuvSequence
 from vcmref.params import Param, ParamError
 from vcmref.registry import DATASETS
@@ -104,11 +104,7 @@ class MotKind(DatasetKind):
     media = "video"
     annotated = True
     parameters = (Param("sequences", list, items=str, doc="MOT sequence folders"),
-                  Param("frames", int, optional=True, min=1,
-                        doc="code the first N frames of each sequence"),
-                  Param("matrix", str, "bt601", choices=("bt601", "bt709"),
-                        doc="R'G'B' to Y'CbCr for codecs of pixels"),
-                  Param("full_range", bool, False, doc="the Y'CbCr range for those codecs"))
+                  *SEQUENCE_PARAMETERS)
     required = ("sequences",)
     load = MotDataset
 

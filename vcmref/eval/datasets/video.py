@@ -514,18 +514,22 @@ class VideoDataset(Dataset):
                 for f, fid in enumerate(self.frame_ids(it))]
 
 
+#: The keys every video dataset kind shares: how many frames, and the Y'CbCr <-> R'G'B'
+#: conversion between the task network's pictures and the codecs' sequences.
+SEQUENCE_PARAMETERS = (
+    Param("frames", int, optional=True, min=1, doc="code the first N frames of each sequence"),
+    Param("matrix", str, "bt601", choices=("bt601", "bt709"),
+          doc="Y'CbCr <-> R'G'B' between the codecs' sequences and the task network"),
+    Param("full_range", bool, False, doc="the sequences' Y'CbCr range"))
+
+
 @DATASETS.register("video")
 class VideoKind(DatasetKind):
     """``dataset.kind: video``: ``videos`` (mp4, y4m, ...: whatever video_frames opens) and
     ``frames``, the first N frames of each (all when not set)."""
 
     media = "video"
-    parameters = (Param("videos", list, items=str, doc="the sequences"),
-                  Param("frames", int, optional=True, min=1,
-                        doc="code the first N frames of each sequence"),
-                  Param("matrix", str, "bt601", choices=("bt601", "bt709"),
-                        doc="Y'CbCr to R'G'B' for the task network"),
-                  Param("full_range", bool, False, doc="the video's Y'CbCr range"))
+    parameters = (Param("videos", list, items=str, doc="the sequences"), *SEQUENCE_PARAMETERS)
     required = ("videos",)
     load = VideoDataset
 
