@@ -164,3 +164,23 @@ def test_report_and_plan_files(table, tmp_path) -> None:
     assert [(r["bandwidth_mbps"], r["split"]) for r in chosen] == [("0.05", ON_DEVICE),
                                                                     ("1.0", "early")]
     assert files[1].stat().st_size > 1000
+
+
+def test_the_cli_lists_cuts_and_refuses_a_missing_analysis(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from vcmref.assets import shared_dir
+    from vcmref.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["analyze", "plan", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "no analysis file" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    model = shared_dir() / "models" / "yolox_nano_416.onnx"
+    if not model.is_file():
+        pytest.skip(f"needs {model} (the shared assets)")
+    res = runner.invoke(app, ["analyze", "splits", str(model), "--list"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].split()[0] == "backbone" and lines[1].split()[0] == "neck"
+    assert sum(line.startswith("*") for line in lines) >= 6  # the stage cuts
