@@ -50,6 +50,22 @@ def test_a_video_item_is_its_frames(tmp_path) -> None:
         ten.load_frames(1)
 
 
+def test_a_chunked_video_is_several_items_of_one_sequence(tmp_path) -> None:
+    path = _y4m(tmp_path / "a.y4m", 7)
+    whole = VideoDataset([path])
+    ds = VideoDataset([path], chunk=3)
+    assert [it.name for it in ds.items] == ["a@00000", "a@00003", "a@00006"]
+    assert [ds.num_frames(it) for it in ds.items] == [3, 3, 1]
+    assert {ds.sequence_id(it) for it in ds.items} == {1}
+    assert sum((ds.frame_ids(it) for it in ds.items), []) == whole.frame_ids(1)
+    middle = ds.load_video(2)
+    assert np.array_equal(middle.planes[0], whole.load_video(1).planes[0][3:6])
+    assert [r["frame_index"] for r in ds.frame_records(2)] == [3, 4, 5]
+    assert {r["video_id"] for r in ds.frame_records(2)} == {2}
+    with pytest.raises(ValueError, match="chunk 0: expected at least 1 frame"):
+        VideoDataset([path], chunk=0)
+
+
 def test_a_mot_folder_gives_frames_and_tracks(tmp_path) -> None:
     folder = write_synthetic_sequence(tmp_path / "SYN", name="SYN-01", frame_rate=10)
     ds = open_dataset("mot", [str(folder)], frames=8)
@@ -149,24 +165,34 @@ def test_a_video_track_codes_feature_sequences_and_scores_tracking(tmp_path) -> 
     from vcmref.ctc.runner import run
 
     cfg = load_config("vcmref/ctc/configs/fcm_video_tracking.yaml", [
-        "dataset.frames=4", "codecs.anchor-ra.points=[32]", "codecs.anchor-ld.points=[32]",
-        "codecs.anchor-ra.params.frames_per_unit=4", "codecs.anchor-ld.params.frames_per_unit=4",
+        "dataset.frames=6", "dataset.chunk=3",
+        "codecs.anchor-ra.points=[32]", "codecs.anchor-ld.points=[32]",
+        "codecs.anchor-ra.params.frames_per_unit=3", "codecs.anchor-ld.params.frames_per_unit=3",
         "codecs.anchor-intra.points=[32]", "codecs.vcmref-intra.points=[0.4]",
         "codecs.vcmref-inter.points=[0.4]", "codecs.video-route.points=[32]"])
     summary = run(cfg, tmp_path / "run")
-    assert summary.done == 6 and not summary.failed, summary.failed
+    assert summary.done == 12 and not summary.failed, summary.failed  # 2 chunks x 6 codecs
     gt = json.loads((tmp_path / "run" / "ground_truth.json").read_text())
     assert "pseudo ground truth" in gt["info"]["description"]
-    assert [img["id"] for img in gt["images"]] == [FRAME_ID_BASE + f for f in range(4)]
+    assert [img["id"] for img in gt["images"]] == [FRAME_ID_BASE + f for f in range(6)]
     assert gt["annotations"] and all("track_id" in a for a in gt["annotations"])
+    # one sequence, tracked across the chunks: the person keeps one identity
+    assert len({a["track_id"] for a in gt["annotations"] if a["category_id"] == 1}) == 1
     records = {}
     for codec in ("anchor-ra", "anchor-ld", "anchor-intra", "vcmref-intra", "vcmref-inter",
                   "video-route"):
-        path = tmp_path / "run" / "results" / codec / "0" / "foreman_cif_h264.json"
-        records[codec] = rec = json.loads(path.read_text())
-        assert rec["item"]["frames"] == 4 and rec["item"]["frame_rate"] == 25.0
-        assert rec["kbps"] == pytest.approx(rec["bits"] * 25 / 4 / 1000)
-        assert {d["image_id"] for d in rec["detections"]} <= {FRAME_ID_BASE + f for f in range(4)}
+        chunks = []
+        for start in (0, 3):
+            path = (tmp_path / "run" / "results" / codec / "0"
+                    / f"foreman_cif_h264@{start:05d}.json")
+            rec = json.loads(path.read_text())
+            assert rec["item"]["frames"] == 3 and rec["item"]["frame_rate"] == 25.0
+            assert rec["kbps"] == pytest.approx(rec["bits"] * 25 / 3 / 1000)
+            frames = {FRAME_ID_BASE + f for f in range(start, start + 3)}
+            assert {d["image_id"] for d in rec["detections"]} <= frames
+            chunks.append(rec)
+        records[codec] = {"bits": sum(r["bits"] for r in chunks), "metrics": {
+            "feature_psnr": np.mean([r["metrics"].get("feature_psnr", 0) for r in chunks])}}
     # inter coding: the sequence costs less than four intra pictures at the same QP
     assert records["anchor-ra"]["bits"] < records["anchor-intra"]["bits"]
     assert records["anchor-ld"]["bits"] < records["anchor-intra"]["bits"]

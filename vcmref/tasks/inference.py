@@ -100,12 +100,18 @@ def video_pseudo_ground_truth(model: TaskModel, dataset: Dataset, score_threshol
     label = (f"pseudo ground truth (task fidelity): {model.name} detections on the "
              f"uncompressed frames, score >= {score_threshold:g}, tracked")
     images, annotations = [], []
+    sequences: dict[int, list[Any]] = {}  # chunks of one video are tracked as one sequence
     for item in dataset:
-        images.extend(dataset.frame_records(item))
-        kept = [d for image, fid in zip(dataset.load_frames(item), dataset.frame_ids(item),
-                                        strict=True)
-                for d in model.full(image, fid) if d["score"] >= score_threshold]
-        for det in track_detections(kept, dataset.frame_ids(item)):
+        sequences.setdefault(dataset.sequence_id(item), []).append(item)
+    for items in sequences.values():
+        frame_ids, kept = [], []
+        for item in items:
+            images.extend(dataset.frame_records(item))
+            ids = dataset.frame_ids(item)
+            frame_ids += ids
+            kept += [d for image, fid in zip(dataset.load_frames(item), ids, strict=True)
+                     for d in model.full(image, fid) if d["score"] >= score_threshold]
+        for det in track_detections(kept, frame_ids):
             x, y, w, h = det["bbox"]
             annotations.append({"id": len(annotations) + 1, "image_id": det["image_id"],
                                 "category_id": det["category_id"], "bbox": [x, y, w, h],

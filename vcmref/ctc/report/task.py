@@ -70,15 +70,18 @@ class GroundTruth:
         ground truth's tracks, summed over the sequences."""
         from vcmref.eval.tracking.coco import score_sequences
 
-        sequences = []
+        grouped: dict[Any, list[Any]] = {}  # the chunks of a video join into its sequence
         for item in items:
-            frames = self.by_video.get(item.get("id"), [])
-            if not frames:
-                continue
+            for f in self.by_video.get(item.get("id"), []):
+                key = self.images[f].get("sequence_id", item.get("id"))
+                grouped.setdefault(key, []).append(f)
+        sequences = []
+        for key, frames in grouped.items():
+            frames = sorted(set(frames))  # frame ids rise in display order
             wanted = set(frames)
             gt = [a for f in frames for a in self.anns.get(f, [])]
             hyp = [d for d in dets if d.get("image_id") in wanted]
-            sequences.append((str(item.get("name", item.get("id"))), frames, gt, hyp))
+            sequences.append((f"sequence {key}", frames, gt, hyp))
         if not sequences:
             return {"MOTA": None, "IDF1": None}
         summary = score_sequences(sequences)

@@ -38,7 +38,7 @@ class MotDataset(VideoDataset):
         from vcmref.eval.tracking.mot import read_sequence
 
         self._sequences = {}
-        self._rates, self._lengths = {}, {}
+        self._rates, self._spans = {}, {}
         items = []
         for k, folder in enumerate(folders):
             seq = read_sequence(folder, need_gt=True)
@@ -46,11 +46,12 @@ class MotDataset(VideoDataset):
             items.append(Item(k + 1, info.name, Path(folder), info.width, info.height))
             self._sequences[k + 1] = seq
             self._rates[k + 1] = info.frame_rate
-            self._lengths[k + 1] = info.num_frames
+            n = info.num_frames if frames is None else min(frames, info.num_frames)
+            self._spans[k + 1] = (k + 1, 0, n)
         source = Path(folders[0]).parent if folders else Path(".")
         super(VideoDataset, self).__init__(items, kind="mot", source=source,
                                            categories=[PERSON], annotated=True)
-        self.frames = frames
+        self.frames, self.chunk = frames, None
         self.matrix, self.full_range = matrix, full_range
 
     def load_frames(self, item: Item | int | str) -> list[np.ndarray]:

@@ -453,44 +453,62 @@ FRAME_ID_BASE = 1_000_000
 
 
 class VideoDataset(Dataset):
-    """One item per sequence (ids 1.., names the file stems, the size of a frame);
-    ``load_video(item)`` reads its first `frames` frames (all when None). For tasks, frame f
-    of item i has image id ``i * FRAME_ID_BASE + f`` and is seen as R'G'B' converted with
-    `matrix` and `full_range` (the sequence's Y'CbCr as coded)."""
+    """One item per sequence (ids 1.., names the file stems, the size of a frame), or with
+    `chunk` one item per chunk of `chunk` frames (names ``STEM@START``), coded and evaluated as
+    separate jobs; ``load_video(item)`` reads the item's frames among the first `frames` of its
+    sequence (all when None). For tasks, frame f (0-based, in its sequence) of sequence s has
+    image id ``s * FRAME_ID_BASE + f`` and is seen as R'G'B' converted with `matrix` and
+    `full_range` (the sequence's Y'CbCr as coded)."""
 
     is_video = True
 
     def __init__(self, videos: list[str | Path], frames: int | None = None, *,
-                 matrix: str = "bt601", full_range: bool = False) -> None:
+                 matrix: str = "bt601", full_range: bool = False,
+                 chunk: int | None = None) -> None:
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"chunk {chunk}: expected at least 1 frame")
         items = []
         self._rates: dict[int, float] = {}
-        self._lengths: dict[int, int] = {}
+        # item id -> (sequence id, first frame, end frame) in the sequence
+        self._spans: dict[int, tuple[int, int, int]] = {}
         for k, path in enumerate(videos):
             path = Path(path)
             if not path.is_file():
                 raise DatasetError(path, None, "video file not found")
             source = video_frames(path)
-            items.append(Item(k + 1, path.stem, path, source.info.width, source.info.height))
-            self._rates[k + 1] = float(source.frame_rate)
-            self._lengths[k + 1] = len(source)
+            n = len(source) if frames is None else min(frames, len(source))
+            step = chunk or max(n, 1)
+            for start in range(0, max(n, 1), step):
+                item_id = len(items) + 1
+                name = path.stem if chunk is None else f"{path.stem}@{start:05d}"
+                items.append(Item(item_id, name, path, source.info.width, source.info.height))
+                self._rates[item_id] = float(source.frame_rate)
+                self._spans[item_id] = (k + 1, start, min(start + step, n))
         source_dir = Path(videos[0]).parent if videos else Path(".")
         super().__init__(items, kind="video", source=source_dir, annotated=False)
-        self.frames = frames
+        self.frames, self.chunk = frames, chunk
         self.matrix, self.full_range = matrix, full_range
 
-    def num_frames(self, item: Item | int | str) -> int:
-        """How many frames of the item are coded (the first `frames`, or all)."""
+    def _span(self, item: Item | int | str) -> tuple[Item, int, int, int]:
         it = item if isinstance(item, Item) else self[item]
-        n = self._lengths[it.id]
-        return n if self.frames is None else min(self.frames, n)
+        return (it, *self._spans[it.id])
+
+    def num_frames(self, item: Item | int | str) -> int:
+        """How many frames the item codes."""
+        _, _, start, stop = self._span(item)
+        return stop - start
+
+    def sequence_id(self, item: Item | int | str) -> int:
+        """The sequence the item belongs to (1..); chunks of one video share it."""
+        return self._span(item)[1]
 
     def load_video(self, item: Item | int | str) -> YuvSequence:
-        item = item if isinstance(item, Item) else self[item]
-        return video_frames(item.path).read(0, self.num_frames(item))
+        it, _, start, stop = self._span(item)
+        return video_frames(it.path).read(start, stop)
 
     def frame_ids(self, item: Item | int | str) -> list[int]:
-        it = item if isinstance(item, Item) else self[item]
-        return [it.id * FRAME_ID_BASE + f for f in range(self.num_frames(it))]
+        _, seq, start, stop = self._span(item)
+        return [seq * FRAME_ID_BASE + f for f in range(start, stop)]
 
     def load_frames(self, item: Item | int | str) -> list[np.ndarray]:
         it = item if isinstance(item, Item) else self[item]
@@ -507,11 +525,13 @@ class VideoDataset(Dataset):
 
     def frame_records(self, item: Item | int | str) -> list[dict]:
         """The ground truth's ``images`` entries of the item's frames (``video_id`` is the
-        item's id, ``frame_index`` 0-based)."""
+        item's id, ``sequence_id`` its sequence's, ``frame_index`` 0-based in the sequence)."""
         it = item if isinstance(item, Item) else self[item]
-        return [{"id": fid, "video_id": it.id, "frame_index": f, "width": it.width,
-                 "height": it.height, "file_name": f"{it.path.name}#{f}"}
-                for f, fid in enumerate(self.frame_ids(it))]
+        _, seq, start, _ = self._span(it)
+        return [{"id": fid, "video_id": it.id, "sequence_id": seq, "frame_index": start + k,
+                 "width": it.width, "height": it.height,
+                 "file_name": f"{it.path.name}#{start + k}"}
+                for k, fid in enumerate(self.frame_ids(it))]
 
 
 #: The keys every video dataset kind shares: how many frames, and the Y'CbCr <-> R'G'B'
@@ -529,7 +549,10 @@ class VideoKind(DatasetKind):
     ``frames``, the first N frames of each (all when not set)."""
 
     media = "video"
-    parameters = (Param("videos", list, items=str, doc="the sequences"), *SEQUENCE_PARAMETERS)
+    parameters = (Param("videos", list, items=str, doc="the sequences"), *SEQUENCE_PARAMETERS,
+                  Param("chunk", int, optional=True, min=1,
+                        doc="frames per job: each sequence is cut into chunks of N frames, "
+                            "coded and evaluated apart (tracking joins them again)"))
     required = ("videos",)
     load = VideoDataset
 
@@ -542,4 +565,5 @@ class VideoKind(DatasetKind):
     def open(self, scratch: Path) -> Dataset:
         return VideoDataset(self.settings["videos"], self.settings["frames"],
                             matrix=self.settings["matrix"],
-                            full_range=self.settings["full_range"])
+                            full_range=self.settings["full_range"],
+                            chunk=self.settings["chunk"])
