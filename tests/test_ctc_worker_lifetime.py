@@ -54,6 +54,19 @@ def _records(run_dir: Path) -> set[Path]:
     return set(run_dir.glob("results/*/*/*.json"))
 
 
+def _running(proc: subprocess.Popen, run_dir: Path) -> list[str]:
+    """Wait until both pool workers run and a first record is written; their command lines."""
+    workers: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = [c for c in _group(proc.pid).values() if "spawn_main" in c]
+        if len(workers) == 2 and _records(run_dir):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before the test could stop it"
+    return workers
+
+
 def test_sigkilled_run_leaves_no_worker_behind(tmp_path) -> None:
     cfg_path = _config(tmp_path)
     run_dir = tmp_path / "run"
@@ -73,13 +86,7 @@ def test_sigkilled_run_leaves_no_worker_behind(tmp_path) -> None:
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )  # its own group: pgid == proc.pid
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            workers = [c for c in _group(proc.pid).values() if "spawn_main" in c]
-            if len(workers) == 2 and _records(run_dir):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed"
+        workers = _running(proc, run_dir)
         assert len(workers) == 2 and 0 < len(_records(run_dir)) < JOBS, "not in the middle"
 
         os.kill(proc.pid, signal.SIGKILL)  # the parent only, not its group
@@ -112,13 +119,7 @@ def test_ctrl_c_stops_the_queued_jobs(tmp_path) -> None:
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            workers = [c for c in _group(proc.pid).values() if "spawn_main" in c]
-            if len(workers) == 2 and _records(run_dir):
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
+        _running(proc, run_dir)
         ignored = int(Path(f"/proc/{proc.pid}/status").read_text().split("SigIgn:")[1].split()[0],
                       16) & (1 << (signal.SIGINT - 1))
         assert not ignored, "the run ignores SIGINT"

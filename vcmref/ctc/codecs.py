@@ -205,6 +205,12 @@ class CtcCodec(ABC):
         """Frames, frame rate and samples of an input (default: one picture)."""
         return Extent()
 
+    def frame(self, decoded: Any, index: int, dataset: Any) -> Any:
+        """Frame `index` of what this codec decoded from a sequence, as the task takes it;
+        default: a codec of pictures codes no sequence."""
+        raise ConfigError(f"codecs.{self.cfg.name}: a {self.input} codec cannot code a "
+                          "sequence's frames")
+
     @abstractmethod
     def encode(self, data: Any, point: Any) -> bytes:
         """The bitstream of `data` at rate point `point`."""
@@ -232,6 +238,9 @@ class FeatureCodec(CtcCodec):
         frames = {v.shape[0] if v.ndim == 4 else 1 for v in original.values()}
         return Extent(frames=max(frames), samples=int(sum(v.size for v in original.values())))
 
+    def frame(self, decoded: Tensors, index: int, dataset: Any) -> Tensors:
+        return {name: x[index] for name, x in decoded.items()}
+
 
 class ImageCodec(CtcCodec):
     """A codec of the item's R'G'B' image ((H, W, 3) uint8)."""
@@ -253,6 +262,13 @@ class SequenceCodec(CtcCodec):
 
     def extent(self, original: Any) -> Extent:
         return Extent(frames=original.num_frames, frame_rate=float(original.frame_rate))
+
+    def frame(self, decoded: Any, index: int, dataset: Any) -> np.ndarray:
+        """The decoded frame as R'G'B' with the dataset's matrix and range."""
+        from vcmref.eval.datasets.video import frame_to_rgb
+
+        return frame_to_rgb(decoded, index, matrix=dataset.matrix,
+                            full_range=dataset.full_range).astype(np.uint8)
 
 
 @CODECS.register("vcmref-features")

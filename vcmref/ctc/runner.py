@@ -172,7 +172,7 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
                for name, metric in run.metrics.items()
                if metric.task_output is None and metric.applies_to(codec.input)}
     split = cfg.task.split if codec.needs_split else None  # an image codec: remote inference
-    detections = predict_frames(run, codec.input, decoded, item, split) if run.predicts else None
+    detections = predict_frames(run, codec, decoded, item, split) if run.predicts else None
     eval_s = time.perf_counter() - start
     extent = codec.extent(original)
     frames, frame_rate, samples = extent.frames, extent.frame_rate, extent.samples
@@ -194,19 +194,7 @@ def _evaluate(run_dir: Path, job: Job, bitstream: bytes, encode_s: float) -> dic
             "metrics": metrics, "detections": detections}
 
 
-def _frame_of(codec_input: str, decoded: Any, index: int, dataset: Any) -> Any:
-    """Frame `index` of what a codec decoded from a sequence, as the task takes it."""
-    if codec_input == "features":
-        return {name: x[index] for name, x in decoded.items()}
-    if codec_input == "video":
-        from vcmref.eval.datasets.video import frame_to_rgb
-
-        return frame_to_rgb(decoded, index, matrix=dataset.matrix,
-                            full_range=dataset.full_range).astype(np.uint8)
-    raise ConfigError(f"a {codec_input} codec cannot code a sequence's frames")
-
-
-def predict_frames(run: Run, codec_input: str, decoded: Any, item: Any,
+def predict_frames(run: Run, codec: Any, decoded: Any, item: Any,
                    split: str | None) -> list[dict[str, Any]]:
     """The task's predictions on what was decoded: of the picture, or of every frame of a
     sequence (each under its frame's image id, in display order)."""
@@ -214,7 +202,7 @@ def predict_frames(run: Run, codec_input: str, decoded: Any, item: Any,
         return run.model.predict(decoded, item.width, item.height, item.id, split)
     out: list[dict[str, Any]] = []
     for f, fid in enumerate(run.dataset.frame_ids(item)):
-        frame = _frame_of(codec_input, decoded, f, run.dataset)
+        frame = codec.frame(decoded, f, run.dataset)
         out.extend(run.model.predict(frame, item.width, item.height, fid, split))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vcmref.bitstream.frame_units import TensorQuantParams, binary32_bits
+from vcmref.bitstream.frame_units import TensorQuantParams, binary32_bits, binary32_value
 from vcmref.bitstream.parameter_sets import QuantMode, StreamParameterSet
 from vcmref.errors import EncoderInputError
 from vcmref.refsw.quantization import qp_step
@@ -80,7 +80,7 @@ def hold_reference(x: np.ndarray, q: np.ndarray, reference: np.ndarray, sps: Str
     only hover around a decision threshold; 0 leaves `q` as it is."""
     if deadzone <= 0 or sps.quant_mode.is_minmax:
         return q
-    s = float(qp_step(params.qp)) if sps.quant_mode == QuantMode.UNIFORM_QP else float(
-        np.frombuffer(np.uint32(params.step_bits).tobytes(), np.float32)[0])
+    s = (float(qp_step(params.qp)) if sps.quant_mode == QuantMode.UNIFORM_QP
+         else binary32_value(params.step_bits))
     near = np.abs(x.astype(np.float64) / s - reference) <= 0.5 + deadzone
     return np.where(near, reference, q)
